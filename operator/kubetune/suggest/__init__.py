@@ -1,0 +1,53 @@
+"""Search algorithms behind one interface (:mod:`kubetune.suggest.base`) and their registry.
+
+Pure: no I/O, no Kubernetes. Callers ask :func:`get_suggester` by the name an Experiment gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kubetune.suggest.base import Observation, Suggester, SuggesterError, Suggestion, SuggestRequest
+from kubetune.suggest.grid_search import GridSearch
+from kubetune.suggest.random_search import RandomSearch
+from kubetune.suggest.sobol import SobolSearch
+
+__all__ = [
+    "Observation",
+    "SuggestRequest",
+    "Suggester",
+    "SuggesterError",
+    "Suggestion",
+    "available",
+    "get_suggester",
+]
+
+
+def _bayes() -> Suggester:
+    raise SuggesterError("algorithm 'bayes' is not available yet in this build; use random, grid or sobol")
+
+
+def _tpe() -> Suggester:
+    raise SuggesterError("algorithm 'tpe' is not available yet in this build; use random, grid or sobol")
+
+
+_REGISTRY: dict[str, Callable[[], Suggester]] = {
+    "random": RandomSearch,
+    "grid": GridSearch,
+    "sobol": SobolSearch,
+    "bayes": _bayes,
+    "tpe": _tpe,
+}
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_suggester(name: str) -> Suggester:
+    """The suggester registered under ``name``; SuggesterError if there is none."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise SuggesterError(f"unknown algorithm {name!r} (available: {', '.join(available())})") from None
+    return factory()

@@ -1,0 +1,89 @@
+"""The suggester interface: what every search algorithm receives and returns.
+
+Purely data: no I/O, no Kubernetes. A suggester is a pure function of a :class:`SuggestRequest`;
+the same request gives the same :class:`Suggestion`. Objectives arrive as *losses* (smaller is
+better; the lifecycle negates maximized metrics), failed trials as observations without a loss.
+
+Notation used across ``suggest/``:
+    d   number of parameters (unit coordinates), ``space.dim``
+    D   number of model features (categoricals one-hot), ``space.n_features``
+    n   number of finished observations
+    q   number of suggestions asked for (the batch)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kubetune.api import Params, SettingValue
+from kubetune.space import Space
+
+
+class SuggesterError(ValueError):
+    """A request the suggester cannot serve: an unknown algorithm or bad settings."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A finished trial: its assignment and its loss, or ``loss=None`` when the trial failed."""
+
+    params: Params
+    loss: float | None
+
+    @property
+    def failed(self) -> bool:
+        return self.loss is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuggestRequest:
+    space: Space
+    observations: Sequence[Observation]
+    pending: Sequence[Params]
+    n: int
+    seed: int
+    #: Index of the first trial this request will create; stateless designs (random, Sobol, grid)
+    #: continue their sequence from here so successive calls never repeat each other.
+    start_index: int
+    state: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, SettingValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Up to ``n`` new assignments (fewer when the space is exhausted) and the state to keep.
+
+    ``state`` must stay small (a few KB whatever the number of observations) and JSON-ready: it is
+    stored in the Experiment's status and handed back in the next request.
+    """
+
+    params: list[Params]
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+class Suggester(Protocol):
+    """A search algorithm."""
+
+    name: str
+
+    def check_settings(self, settings: Mapping[str, SettingValue], space: Space) -> None:
+        """Raise :class:`SuggesterError` naming any unknown or invalid setting."""
+
+    def suggest(self, request: SuggestRequest) -> Suggestion:
+        """Return up to ``request.n`` assignments, none equal to an observed or pending one when avoidable."""
+
+
+def reject_unknown_settings(name: str, settings: Mapping[str, SettingValue], known: Mapping[str, type]) -> None:
+    """Shared check: every setting is known and of the right type."""
+    for key, value in settings.items():
+        if key not in known:
+            allowed = ", ".join(sorted(known)) or "none"
+            raise SuggesterError(f"algorithm {name!r} has no setting {key!r} (allowed: {allowed})")
+        expected = known[key]
+        ok = isinstance(value, expected) and not (expected in (int, float) and isinstance(value, bool))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise SuggesterError(f"algorithm {name!r}: setting {key!r} must be {expected.__name__}, got {value!r}")

@@ -1,0 +1,35 @@
+"""Sobol' search: a scrambled low-discrepancy sequence (scipy.stats.qmc), continued across calls."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+from scipy.stats import qmc
+
+from kubetune.api import SettingValue
+from kubetune.space import FloatArray, Space
+from kubetune.suggest.base import Suggestion, SuggestRequest, reject_unknown_settings
+
+
+def sobol_points(dim: int, seed: int, start: int, n: int) -> FloatArray:
+    """Points ``start .. start+n-1`` of the scrambled Sobol' sequence, shape ``(n, dim)``."""
+    with warnings.catch_warnings():
+        # scipy warns when n is not a power of two; a continued sequence is still low-discrepancy
+        warnings.simplefilter("ignore", UserWarning)
+        engine = qmc.Sobol(d=dim, scramble=True, rng=np.random.default_rng(seed))
+        if start:
+            engine.fast_forward(start)
+        return np.asarray(engine.random(n), dtype=float)
+
+
+class SobolSearch:
+    name = "sobol"
+
+    def check_settings(self, settings: Mapping[str, SettingValue], space: Space) -> None:
+        reject_unknown_settings(self.name, settings, {})
+
+    def suggest(self, request: SuggestRequest) -> Suggestion:
+        points = sobol_points(request.space.dim, request.seed, request.start_index, request.n)
+        return Suggestion(request.space.from_unit(points))
