@@ -19,12 +19,12 @@ import math
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "kubetune.io"
 VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+API_VERSION: Literal["kubetune.io/v1alpha1"] = "kubetune.io/v1alpha1"
 
 #: Label put on every Trial (and its Job and pods) naming the Experiment it belongs to.
 EXPERIMENT_LABEL = f"{GROUP}/experiment"
@@ -34,6 +34,9 @@ TRIAL_LABEL = f"{GROUP}/trial"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: Kubernetes object names (DNS-1123 subdomain, kept short so ``<name>-<index>`` stays valid).
 OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+#: Trial names are ``<experiment>-<index>`` and must stay valid Job and label values (63 characters).
+MAX_EXPERIMENT_NAME = 52
 
 ParamValue = float | int | str
 Params = dict[str, ParamValue]
@@ -116,6 +119,23 @@ class Parameter(Model):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     scale: Scale = Field(default=Scale.LINEAR, description="linear or log (log needs min > 0).")
+
+    # Field validators name the offending field in the error path (spec.parameters[1].max).
+    @field_validator("max")
+    @classmethod
+    def _max_above_min(cls, value: float | None, info: ValidationInfo) -> float | None:
+        low = info.data.get("min")
+        if value is not None and low is not None and value <= low:
+            raise ValueError(f"must be greater than min ({low:g})")
+        return value
+
+    @field_validator("scale")
+    @classmethod
+    def _log_needs_positive_min(cls, value: Scale, info: ValidationInfo) -> Scale:
+        low = info.data.get("min")
+        if value is Scale.LOG and low is not None and low <= 0:
+            raise ValueError(f"log scale needs min > 0 (min is {low:g})")
+        return value
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Self:
@@ -219,7 +239,6 @@ class Algorithm(Model):
     settings: dict[str, SettingValue] = Field(
         default_factory=dict,
         description="Algorithm settings, e.g. {initialTrials: 10} for bayes or {gridPoints: 5} for grid.",
-        json_schema_extra={"additionalProperties": {"x-kubernetes-int-or-string": True}},
     )
 
 
@@ -305,7 +324,7 @@ class ExperimentSpec(Model):
 
 
 class ObjectMeta(OpenModel):
-    name: str = Field(pattern=OBJECT_NAME_PATTERN, max_length=52)
+    name: str = Field(pattern=OBJECT_NAME_PATTERN, max_length=63)
     namespace: str | None = None
     uid: str | None = None
     generation: int | None = None
@@ -385,6 +404,14 @@ class Experiment(Model):
     metadata: ObjectMeta
     spec: ExperimentSpec
     status: ExperimentStatus | None = None
+
+    @model_validator(mode="after")
+    def _check_name(self) -> Self:
+        if len(self.metadata.name) > MAX_EXPERIMENT_NAME:
+            raise ValueError(
+                f"metadata.name must be at most {MAX_EXPERIMENT_NAME} characters (trial names append -<index>)"
+            )
+        return self
 
 
 # --- Trial -----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from itertools import product
 import numpy as np
 import numpy.typing as npt
 
-from kubetune.api import Parameter, Params, ParamValue, ParameterType, Scale
+from kubetune.api import Parameter, ParameterType, Params, ParamValue, Scale
 
 SIGNIFICANT_DIGITS = 8
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from kubetune.api import Params, SettingValue
 from kubetune.space import Space
-from kubetune.suggest.base import Suggestion, SuggesterError, SuggestRequest, reject_unknown_settings
+from kubetune.suggest.base import SuggesterError, Suggestion, SuggestRequest, reject_unknown_settings
 
 DEFAULT_POINTS = 5
 MAX_GRID = 1_000_000

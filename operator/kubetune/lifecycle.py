@@ -1,0 +1,304 @@
+"""The tuning loop as one pure decision: :func:`plan`.
+
+From an Experiment (spec, metadata and its last status) and the Trials that exist, decide — with
+no I/O — which trials to create next (index, name, params), which running trials to stop, and the
+Experiment's new status: counts, best trial, phase and conditions, and why it ended. Both runners
+(the operator in :mod:`kubetune.kube`, the laptop runner in :mod:`kubetune.local`) execute these
+decisions and write the status back; neither decides anything itself.
+
+Level-based, as in Katib's reconciler: the status is recomputed from the Trials on every pass, so
+a pass that repeats after a crash decides the same thing again. Trials are the record of truth:
+their names are ``<experiment>-<index>`` and a new index is always one past the highest seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kubetune.api import (
+    BestTrial,
+    Condition,
+    ConditionStatus,
+    Experiment,
+    ExperimentPhase,
+    ExperimentStatus,
+    Params,
+    SuggesterStatus,
+    Trial,
+    TrialCounts,
+    TrialPhase,
+    trial_name,
+)
+from kubetune.space import Space, SpaceError
+from kubetune.suggest import Observation, SuggesterError, SuggestRequest, get_suggester
+
+log = logging.getLogger(__name__)
+
+# Condition types, one per phase an Experiment can be in.
+RUNNING = "Running"
+SUSPENDED = "Suspended"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+CONDITION_TYPES = (RUNNING, SUSPENDED, SUCCEEDED, FAILED)
+
+# Why an experiment ended (``reason`` of its Succeeded/Failed condition).
+GOAL_REACHED = "GoalReached"
+MAX_TRIALS_REACHED = "MaxTrialsReached"
+SPACE_EXHAUSTED = "SearchSpaceExhausted"
+TOO_MANY_FAILED = "TooManyFailedTrials"
+NO_SUCCESSFUL_TRIAL = "NoSuccessfulTrial"
+INVALID_SPEC = "InvalidSpec"
+
+TERMINAL = (ExperimentPhase.SUCCEEDED, ExperimentPhase.FAILED)
+
+
+@dataclass(frozen=True)
+class NewTrial:
+    index: int
+    name: str
+    params: Params
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes-style event about the Experiment: ``type`` is Normal or Warning."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    status: ExperimentStatus
+    create: list[NewTrial] = field(default_factory=list)
+    #: Names of active trials to stop because the experiment ended before they finished.
+    kill: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status.phase in TERMINAL
+
+
+def experiment_seed(experiment: Experiment) -> int:
+    """The algorithm's seed: the one given, else derived from the name (stable across restarts)."""
+    if experiment.spec.algorithm.seed is not None:
+        return experiment.spec.algorithm.seed
+    return zlib.crc32(experiment.metadata.name.encode()) & 0x7FFFFFFF
+
+
+def count_trials(trials: Sequence[Trial]) -> TrialCounts:
+    counts = TrialCounts(created=len(trials))
+    for t in trials:
+        field_name = t.status.phase.value.lower()
+        setattr(counts, field_name, getattr(counts, field_name) + 1)
+    return counts
+
+
+def best_trial(experiment: Experiment, trials: Sequence[Trial]) -> BestTrial | None:
+    """The succeeded trial with the best objective (the lower index wins a tie)."""
+    objective = experiment.spec.objective
+    best: Trial | None = None
+    for t in sorted(trials, key=lambda t: t.spec.index):
+        value = t.status.objective_value
+        if t.status.phase is not TrialPhase.SUCCEEDED or value is None:
+            continue
+        if best is None or objective.better(value, best.status.objective_value or 0.0):
+            best = t
+    if best is None or best.status.objective_value is None:
+        return None
+    return BestTrial(
+        name=best.metadata.name,
+        params=dict(best.spec.params),
+        objective_value=best.status.objective_value,
+        metrics=dict(best.status.metrics),
+    )
+
+
+def set_condition(
+    conditions: Sequence[Condition],
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    *,
+    now: str,
+    generation: int | None,
+) -> list[Condition]:
+    """Conditions with ``type_`` set; ``lastTransitionTime`` moves only when the status changes."""
+    old = next((c for c in conditions if c.type == type_), None)
+    since = old.last_transition_time if old is not None and old.status is status else now
+    new = Condition(type=type_, status=status, reason=reason, message=message,
+                    last_transition_time=since, observed_generation=generation)
+    others = [c for c in conditions if c.type != type_]
+    return sorted([*others, new], key=lambda c: CONDITION_TYPES.index(c.type) if c.type in CONDITION_TYPES else 99)
+
+
+def _with_phase(status: ExperimentStatus, phase: ExperimentPhase, reason: str, message: str,
+                *, now: str, generation: int | None) -> ExperimentStatus:
+    """The status in ``phase``: its own condition True, the other phase conditions False."""
+    own = {
+        ExperimentPhase.PENDING: RUNNING,
+        ExperimentPhase.RUNNING: RUNNING,
+        ExperimentPhase.SUSPENDED: SUSPENDED,
+        ExperimentPhase.SUCCEEDED: SUCCEEDED,
+        ExperimentPhase.FAILED: FAILED,
+    }[phase]
+    conditions = list(status.conditions)
+    for type_ in CONDITION_TYPES:
+        if type_ == own:
+            truth = ConditionStatus.FALSE if phase is ExperimentPhase.PENDING else ConditionStatus.TRUE
+            conditions = set_condition(conditions, type_, truth, reason, message, now=now, generation=generation)
+        elif any(c.type == type_ for c in conditions) or type_ in (SUCCEEDED, FAILED):
+            conditions = set_condition(conditions, type_, ConditionStatus.FALSE, reason, message,
+                                       now=now, generation=generation)
+    update: dict[str, object] = {"phase": phase, "conditions": conditions}
+    if phase in TERMINAL:
+        update["completion_time"] = status.completion_time or now
+    else:
+        update["completion_time"] = None
+    return status.model_copy(update=update)
+
+
+def _observations(space: Space, trials: Sequence[Trial], experiment: Experiment) -> tuple[
+        list[Observation], list[Params]]:
+    """Finished trials as suggester observations (losses), active trials as pending points."""
+    observations: list[Observation] = []
+    pending: list[Params] = []
+    for t in sorted(trials, key=lambda t: t.spec.index):
+        try:
+            params = space.validate(t.spec.params)
+        except SpaceError:
+            continue  # from an older search space: counted, but it cannot inform this one
+        if t.status.phase is TrialPhase.SUCCEEDED and t.status.objective_value is not None:
+            observations.append(Observation(params, experiment.spec.objective.loss(t.status.objective_value)))
+        elif t.status.phase is TrialPhase.FAILED:
+            observations.append(Observation(params, None))
+        elif not t.status.phase.finished:
+            pending.append(params)
+    return observations, pending
+
+
+def _end_reason(experiment: Experiment, counts: TrialCounts, best: BestTrial | None) -> tuple[
+        ExperimentPhase, str, str] | None:
+    """Why the experiment is over before any new trial is considered, or None."""
+    spec = experiment.spec
+    if best is not None and spec.objective.reached(best.objective_value):
+        return ExperimentPhase.SUCCEEDED, GOAL_REACHED, (
+            f"trial {best.name} reached {spec.objective.metric}={best.objective_value:g} "
+            f"(target {spec.objective.target:g})")
+    if spec.max_failed_trials is not None and counts.failed > spec.max_failed_trials:
+        return ExperimentPhase.FAILED, TOO_MANY_FAILED, (
+            f"{counts.failed} trials failed, more than maxFailedTrials={spec.max_failed_trials}")
+    if counts.created >= spec.max_trials and counts.active == 0:
+        why = f"all {counts.created} trials of maxTrials={spec.max_trials} finished"
+        return _budget_end(best, MAX_TRIALS_REACHED, why)
+    return None
+
+
+def _budget_end(best: BestTrial | None, reason: str, why: str) -> tuple[ExperimentPhase, str, str]:
+    """The end of a budget (trials or search space): Succeeded with a best trial, else Failed."""
+    if best is None:
+        return ExperimentPhase.FAILED, NO_SUCCESSFUL_TRIAL, f"{why}, and none succeeded"
+    return ExperimentPhase.SUCCEEDED, reason, f"{why}; best {best.name} = {best.objective_value:g}"
+
+
+def plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
+    """Decide the next step of ``experiment`` given all its ``trials``; see the module docstring."""
+    spec = experiment.spec
+    old = experiment.status or ExperimentStatus()
+    generation = experiment.metadata.generation
+    counts = count_trials(trials)
+    best = best_trial(experiment, trials)
+    status = old.model_copy(update={
+        "trials": counts,
+        "best_trial": best,
+        "progress": f"{counts.succeeded}/{spec.max_trials}",
+        "observed_generation": generation,
+        "start_time": old.start_time or now,
+    })
+    events: list[Event] = []
+
+    space = Space(spec.parameters)
+    algorithm = spec.algorithm.name.value
+    try:
+        suggester = get_suggester(algorithm)
+        suggester.check_settings(spec.algorithm.settings, space)
+    except SuggesterError as err:
+        status = _with_phase(status, ExperimentPhase.FAILED, INVALID_SPEC, str(err), now=now, generation=generation)
+        return _finish(old, status, events, kill=_active_names(trials))
+
+    ended = _end_reason(experiment, counts, best)
+    if ended is not None:
+        phase, reason, message = ended
+        status = _with_phase(status, phase, reason, message, now=now, generation=generation)
+        return _finish(old, status, events, kill=_active_names(trials))
+
+    if spec.suspend:
+        message = f"suspended; {counts.active} trial(s) still finishing" if counts.active else "suspended"
+        status = _with_phase(status, ExperimentPhase.SUSPENDED, "Suspended", message, now=now, generation=generation)
+        return _finish(old, status, events)
+
+    wanted = max(0, min(spec.parallel_trials - counts.active, spec.max_trials - counts.created))
+    create: list[NewTrial] = []
+    if wanted:
+        observations, pending = _observations(space, trials, experiment)
+        next_index = max((t.spec.index for t in trials), default=-1) + 1
+        previous_state = old.suggester.state if old.suggester and old.suggester.algorithm == algorithm else {}
+        request = SuggestRequest(
+            space=space, observations=observations, pending=pending, n=wanted,
+            seed=experiment_seed(experiment), start_index=next_index,
+            state=previous_state, settings=spec.algorithm.settings,
+        )
+        try:
+            suggestion = suggester.suggest(request)
+            state = suggestion.state
+            params_list = suggestion.params[:wanted]
+        except Exception as err:  # a suggester bug must never stall the experiment: fall back to random
+            log.exception("suggester %s failed; falling back to random search", algorithm)
+            events.append(Event("Warning", "SuggesterFailed", f"{algorithm} failed ({err}); used random search"))
+            params_list = get_suggester("random").suggest(request).params
+            state = dict(previous_state)
+        for offset, params in enumerate(params_list):
+            index = next_index + offset
+            create.append(NewTrial(index, trial_name(experiment.metadata.name, index), space.validate(params)))
+        status = status.model_copy(update={"suggester": SuggesterStatus(algorithm=algorithm, state=state)})
+        if not create and counts.active == 0:
+            phase, reason, message = _budget_end(
+                best, SPACE_EXHAUSTED, f"the search space has no untried point left after {counts.created} trials")
+            status = _with_phase(status, phase, reason, message, now=now, generation=generation)
+            return _finish(old, status, events)
+
+    active_after = counts.active + len(create)
+    phase = ExperimentPhase.RUNNING if active_after or counts.created else ExperimentPhase.PENDING
+    message = f"{active_after} trial(s) running, {counts.finished} finished of maxTrials={spec.max_trials}"
+    status = _with_phase(status, phase, "TrialsRunning", message, now=now, generation=generation)
+    for new in create:
+        events.append(Event("Normal", "TrialCreated", f"trial {new.name} created with {_format_params(new.params)}"))
+    return _finish(old, status, events, create=create)
+
+
+def _active_names(trials: Sequence[Trial]) -> list[str]:
+    return [t.metadata.name for t in sorted(trials, key=lambda t: t.spec.index) if not t.status.phase.finished]
+
+
+def _format_params(params: Params) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _finish(old: ExperimentStatus, new: ExperimentStatus, events: list[Event], *,
+            create: list[NewTrial] | None = None, kill: list[str] | None = None) -> Plan:
+    """Add the events that the change from ``old`` to ``new`` calls for."""
+    if new.best_trial is not None and (old.best_trial is None or old.best_trial.name != new.best_trial.name):
+        b = new.best_trial
+        events.append(Event("Normal", "NewBestTrial", f"trial {b.name} is the new best: {b.objective_value:g}"))
+    if new.phase is not old.phase:
+        condition = next((c for c in new.conditions if c.status is ConditionStatus.TRUE), None)
+        detail = f" ({condition.reason}: {condition.message})" if condition else ""
+        kind = "Warning" if new.phase is ExperimentPhase.FAILED else "Normal"
+        events.append(Event(kind, f"Experiment{new.phase.value}", f"experiment is {new.phase.value}{detail}"))
+    return Plan(status=new, create=create or [], kill=kill or [], events=events)

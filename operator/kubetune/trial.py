@@ -1,0 +1,131 @@
+"""Rendering a trial's workload from the Experiment's template.
+
+Purely data-manipulative: builds a Job manifest (for the operator) or a process description (for
+the local runner). Parameters reach the training code as ``KUBETUNE_PARAM_<NAME>`` environment
+variables and through ``${params.<name>}`` references in ``command``/``args``. A reference is
+replaced inside its own argument only, never through a shell, so a value can neither split into
+several arguments nor run anything.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubetune.api import EXPERIMENT_LABEL, TRIAL_LABEL, Experiment, Params, ParamValue, Trial
+
+PARAM_ENV_PREFIX = "KUBETUNE_PARAM_"
+TRIAL_ENV = "KUBETUNE_TRIAL"
+EXPERIMENT_ENV = "KUBETUNE_EXPERIMENT"
+METRICS_FILE_ENV = "KUBETUNE_METRICS_FILE"
+
+_REFERENCE = re.compile(r"\$\{params\.([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class RenderError(ValueError):
+    """A template that cannot be rendered for a trial (e.g. a reference to an unknown parameter)."""
+
+
+def env_name(parameter: str) -> str:
+    return PARAM_ENV_PREFIX + parameter.upper()
+
+
+def format_value(value: ParamValue) -> str:
+    """A value as text that parses back to exactly the same value (``repr`` for floats)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def substitute(argument: str, params: Mapping[str, ParamValue]) -> str:
+    """Replace every ``${params.<name>}`` in one argument; an unknown name is an error."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise RenderError(f"${{params.{name}}} refers to no parameter (have: {', '.join(sorted(params))})")
+        return format_value(params[name])
+
+    return _REFERENCE.sub(replace, argument)
+
+
+def trial_env(experiment: str, trial: str, params: Params) -> dict[str, str]:
+    env = {env_name(name): format_value(value) for name, value in params.items()}
+    env[TRIAL_ENV] = trial
+    env[EXPERIMENT_ENV] = experiment
+    return env
+
+
+def _render_container(container: dict[str, Any], params: Params, env: dict[str, str]) -> dict[str, Any]:
+    for key in ("command", "args"):
+        if container.get(key):
+            container[key] = [substitute(arg, params) for arg in container[key]]
+    ours = [{"name": k, "value": v} for k, v in env.items()]
+    theirs = [e for e in container.get("env") or [] if e.get("name") not in env]
+    container["env"] = theirs + ours
+    return container
+
+
+def render_job(experiment: Experiment, trial: Trial) -> dict[str, Any]:
+    """The batch/v1 Job manifest of a trial (owner references are the operator's to add)."""
+    template = experiment.spec.trial_template
+    name = trial.metadata.name
+    labels = {EXPERIMENT_LABEL: experiment.metadata.name, TRIAL_LABEL: name}
+    spec = copy.deepcopy(template.spec.to_wire())
+    spec.setdefault("backoffLimit", 0)
+    pod = spec["template"]
+    pod_meta = pod.setdefault("metadata", {})
+    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels}
+    pod_spec = pod["spec"]
+    pod_spec.setdefault("restartPolicy", "Never")
+    env = trial_env(experiment.metadata.name, name, trial.spec.params)
+    pod_spec["containers"] = [_render_container(c, trial.spec.params, env) for c in pod_spec["containers"]]
+    metadata: dict[str, Any] = {"name": name, "labels": labels}
+    if template.metadata:
+        metadata["labels"] = {**template.metadata.labels, **labels}
+        if template.metadata.annotations:
+            metadata["annotations"] = dict(template.metadata.annotations)
+    if experiment.metadata.namespace:
+        metadata["namespace"] = experiment.metadata.namespace
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How the local runner starts a trial: argv (no shell), environment, folder, deadline."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    timeout_seconds: float | None
+
+
+def render_process(
+    experiment: Experiment, trial: Trial, *, workdir: str, metrics_file: str, base_env: Mapping[str, str]
+) -> ProcessSpec:
+    """The local process of a trial, from the template's first container.
+
+    It runs in ``workdir`` (the experiment file's folder); the container's ``workingDir`` is a path
+    inside an image and is not used locally.
+    """
+    container = experiment.spec.trial_template.spec.template.spec.containers[0]
+    argv = [substitute(a, trial.spec.params) for a in (container.command or []) + (container.args or [])]
+    if not argv:
+        raise RenderError(
+            f"container {container.name!r} has no command: a local run needs one (an image's entrypoint "
+            "only exists on a cluster)"
+        )
+    env = dict(base_env)
+    for entry in container.env or []:
+        if "value" in entry and "name" in entry:
+            env[str(entry["name"])] = substitute(str(entry["value"]), trial.spec.params)
+    env.update(trial_env(experiment.metadata.name, trial.metadata.name, trial.spec.params))
+    env[METRICS_FILE_ENV] = metrics_file
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    deadline = experiment.spec.trial_template.spec.active_deadline_seconds
+    return ProcessSpec(argv=argv, env=env, cwd=workdir, timeout_seconds=float(deadline) if deadline else None)
