@@ -1,0 +1,166 @@
+"""The pure plan: which trials start, how the experiment's status is recomputed, when and why it ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubetune.api import ConditionStatus, ExperimentPhase, TrialPhase
+from kubetune.lifecycle import plan
+from tests.unit.factories import experiment, trial
+
+NOW = "2026-01-01T00:00:00Z"
+LATER = "2026-01-01T00:05:00Z"
+
+S, F, R, P, K = (TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.RUNNING, TrialPhase.PENDING,
+                 TrialPhase.KILLED)
+
+
+def trials_of(*phases: TrialPhase, values: list[float] | None = None) -> list[Any]:
+    values = values or [0.5 + i / 100 for i in range(len(phases))]
+    return [trial(i, phase, value=values[i] if phase is S else None) for i, phase in enumerate(phases)]
+
+
+# (spec overrides, trial phases, created indexes, phase, ending reason or None)
+CASES = [
+    ("fresh experiment starts parallelTrials", {}, [], [0, 1], ExperimentPhase.RUNNING, None),
+    ("a free slot is filled", {}, [S, R], [2], ExperimentPhase.RUNNING, None),
+    ("no slot free", {}, [R, P], [], ExperimentPhase.RUNNING, None),
+    ("budget caps the batch", {"maxTrials": 3}, [S, S], [2], ExperimentPhase.RUNNING, None),
+    ("budget spent, trials still running", {"maxTrials": 3}, [S, S, R], [], ExperimentPhase.RUNNING, None),
+    ("budget spent and all done", {"maxTrials": 3}, [S, F, S], [], ExperimentPhase.SUCCEEDED, "MaxTrialsReached"),
+    ("all failed", {"maxTrials": 2}, [F, F], [], ExperimentPhase.FAILED, "NoSuccessfulTrial"),
+    ("too many failures", {"maxFailedTrials": 1}, [F, F, R], [], ExperimentPhase.FAILED, "TooManyFailedTrials"),
+    ("failures within the limit", {"maxFailedTrials": 2}, [F, F], [2, 3], ExperimentPhase.RUNNING, None),
+    ("suspended", {"suspend": True}, [S, R], [], ExperimentPhase.SUSPENDED, None),
+    ("raising maxTrials continues a finished experiment", {"maxTrials": 5}, [S, S, S], [3, 4],
+     ExperimentPhase.RUNNING, None),
+    ("killed trials count toward the budget", {"maxTrials": 2}, [S, K], [], ExperimentPhase.SUCCEEDED,
+     "MaxTrialsReached"),
+]
+
+
+@pytest.mark.parametrize(("spec", "phases", "created", "phase", "reason"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_plan(spec: dict[str, Any], phases: list[TrialPhase], created: list[int], phase: ExperimentPhase,
+              reason: str | None) -> None:
+    decision = plan(experiment(**spec), trials_of(*phases), now=NOW)
+    assert [t.index for t in decision.create] == created
+    assert [t.name for t in decision.create] == [f"exp-{i}" for i in created]
+    assert decision.status.phase is phase
+    if reason:
+        condition = next(c for c in decision.status.conditions if c.type == phase.value)
+        assert (condition.status, condition.reason) == (ConditionStatus.TRUE, reason)
+        assert decision.status.completion_time == NOW
+    else:
+        assert decision.status.completion_time is None
+
+
+def test_counts_progress_and_best_are_recomputed_from_the_trials() -> None:
+    trials = trials_of(S, S, F, R, K, values=[0.7, 0.9, 0, 0, 0])
+    status = plan(experiment(maxTrials=10), trials, now=NOW).status
+    counts = status.trials
+    assert (counts.created, counts.succeeded, counts.failed, counts.running, counts.killed) == (5, 2, 1, 1, 1)
+    assert status.progress == "2/10"
+    assert status.best_trial is not None
+    assert (status.best_trial.name, status.best_trial.objective_value) == ("exp-1", 0.9)
+
+
+def test_best_of_a_minimized_objective_is_the_lowest() -> None:
+    exp = experiment(objective={"metric": "loss", "goal": "minimize"})
+    status = plan(exp, trials_of(S, S, S, values=[0.3, 0.1, 0.2]), now=NOW).status
+    assert status.best_trial is not None and status.best_trial.name == "exp-1"
+
+
+def test_reaching_the_target_ends_the_experiment_and_stops_running_trials() -> None:
+    exp = experiment(objective={"metric": "accuracy", "goal": "maximize", "target": 0.95}, maxTrials=10)
+    decision = plan(exp, trials_of(S, R, P, values=[0.97, 0, 0]), now=NOW)
+    assert decision.status.phase is ExperimentPhase.SUCCEEDED
+    assert decision.kill == ["exp-1", "exp-2"]
+    assert decision.create == []
+    succeeded = next(c for c in decision.status.conditions if c.type == "Succeeded")
+    assert succeeded.reason == "GoalReached" and "exp-0" in succeeded.message
+
+
+def test_new_indexes_continue_after_the_highest_even_with_gaps() -> None:
+    trials = [trial(0), trial(5, R)]
+    assert [t.index for t in plan(experiment(), trials, now=NOW).create] == [6]
+
+
+def test_same_inputs_same_decision() -> None:
+    trials = trials_of(S, F, S)
+    first, second = plan(experiment(maxTrials=9), trials, now=NOW), plan(experiment(maxTrials=9), trials, now=NOW)
+    assert first == second
+
+
+def test_condition_transition_time_moves_only_when_the_status_changes() -> None:
+    exp = experiment()
+    first = plan(exp, trials_of(R), now=NOW).status
+    again = plan(exp.model_copy(update={"status": first}), trials_of(R, R), now=LATER).status
+    running = next(c for c in again.conditions if c.type == "Running")
+    assert running.last_transition_time == NOW
+    done = plan(exp.model_copy(update={"status": again}), trials_of(*[S] * 6), now=LATER).status
+    running = next(c for c in done.conditions if c.type == "Running")
+    assert (running.status, running.last_transition_time) == (ConditionStatus.FALSE, LATER)
+
+
+def test_observed_generation_is_recorded() -> None:
+    exp = experiment()
+    exp.metadata.generation = 4
+    status = plan(exp, [], now=NOW).status
+    assert status.observed_generation == 4
+    assert all(c.observed_generation == 4 for c in status.conditions)
+
+
+def test_events_on_transitions() -> None:
+    exp = experiment(maxTrials=2)
+    started = plan(exp, [], now=NOW)
+    assert [e.reason for e in started.events] == ["TrialCreated", "TrialCreated", "ExperimentRunning"]
+    running = exp.model_copy(update={"status": started.status})
+    finished = plan(running, trials_of(S, S), now=NOW)
+    assert [e.reason for e in finished.events] == ["NewBestTrial", "ExperimentSucceeded"]
+    quiet = plan(exp.model_copy(update={"status": finished.status}), trials_of(S, S), now=LATER)
+    assert quiet.events == [] and quiet.status == finished.status
+
+
+def test_invalid_algorithm_settings_fail_the_experiment_with_the_reason() -> None:
+    exp = experiment(algorithm={"name": "grid", "settings": {"gridPoints": 0}})
+    decision = plan(exp, trials_of(R), now=NOW)
+    assert decision.status.phase is ExperimentPhase.FAILED
+    failed = next(c for c in decision.status.conditions if c.type == "Failed")
+    assert failed.reason == "InvalidSpec" and "gridPoints must be >= 1" in failed.message
+    assert decision.kill == ["exp-0"]
+
+
+def test_grid_exhaustion_ends_the_experiment() -> None:
+    exp = experiment(
+        maxTrials=50, parallelTrials=1, algorithm={"name": "grid"},
+        parameters=[{"name": "opt", "type": "categorical", "values": ["sgd", "adam"]}],
+    )
+    trials = [trial(0, params={"opt": "sgd"}), trial(1, params={"opt": "adam"})]
+    decision = plan(exp, trials, now=NOW)
+    assert decision.create == []
+    succeeded = next(c for c in decision.status.conditions if c.type == "Succeeded")
+    assert succeeded.reason == "SearchSpaceExhausted"
+
+
+def test_suggestions_never_repeat_pending_points_across_passes() -> None:
+    exp = experiment(maxTrials=8, parallelTrials=4)
+    first = plan(exp, [], now=NOW)
+    trials = [trial(t.index, R, params=t.params) for t in first.create]
+    second = plan(exp.model_copy(update={"status": first.status}), trials[:2], now=NOW)
+    assert [t.index for t in second.create] == [2, 3]
+    assert second.create[0].params == first.create[2].params  # random: a trial's draw depends on its index only
+
+
+def test_a_failing_suggester_falls_back_to_random(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubetune.suggest.sobol import SobolSearch
+
+    def explode(self: object, request: object) -> None:
+        raise FloatingPointError("boom")
+
+    monkeypatch.setattr(SobolSearch, "suggest", explode)
+    decision = plan(experiment(algorithm={"name": "sobol"}), [], now=NOW)
+    assert len(decision.create) == 2
+    assert any(e.reason == "SuggesterFailed" and "boom" in e.message for e in decision.events)
