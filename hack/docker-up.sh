@@ -6,6 +6,10 @@
 # Env: KUBETUNE_CACHE (default ~/.cache/kubetune) holds the lock, pid and log files:
 #   $KUBETUNE_CACHE/docker/dockerd.{pid,log,lock}
 # dockerd is left running in the background; nothing here ever stops it.
+#
+# BuildKit (`docker build --secret ...`): use `DOCKER_BUILDKIT=1 /usr/bin/docker build` (the
+# docker.io 20.10 client, whose BuildKit is built in). The newer /usr/local/bin/docker client on
+# these machines has no buildx plugin and refuses DOCKER_BUILDKIT=1.
 set -euo pipefail
 
 die() { echo "docker-up: ERROR: $*" >&2; exit 1; }
@@ -49,7 +53,7 @@ else
   log "starting dockerd (log: $LOGFILE)"
   # setsid: not tied to this shell's session, survives the caller; stdin from /dev/null
   setsid dockerd --host "unix://$SOCK" --pidfile /var/run/docker.pid \
-    </dev/null >>"$LOGFILE" 2>&1 &
+    </dev/null >>"$LOGFILE" 2>&1 9>&- &   # 9>&-: dockerd must not inherit (and hold) our lock
   echo $! >"$PIDFILE"
 fi
 
