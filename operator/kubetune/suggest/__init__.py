@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kubetune.suggest.base import Observation, Suggester, SuggesterError, Suggestion, SuggestRequest
+from kubetune.suggest.bayes import BayesSearch
 from kubetune.suggest.grid_search import GridSearch
 from kubetune.suggest.random_search import RandomSearch
 from kubetune.suggest.sobol import SobolSearch
@@ -23,10 +24,6 @@ __all__ = [
 ]
 
 
-def _bayes() -> Suggester:
-    raise SuggesterError("algorithm 'bayes' is not available yet in this build; use random, grid or sobol")
-
-
 def _tpe() -> Suggester:
     raise SuggesterError("algorithm 'tpe' is not available yet in this build; use random, grid or sobol")
 
@@ -35,7 +32,7 @@ _REGISTRY: dict[str, Callable[[], Suggester]] = {
     "random": RandomSearch,
     "grid": GridSearch,
     "sobol": SobolSearch,
-    "bayes": _bayes,
+    "bayes": BayesSearch,
     "tpe": _tpe,
 }
 

@@ -1,0 +1,251 @@
+"""The ``bayes`` suggester: a thin adapter from a :class:`SuggestRequest` to the GP maths.
+
+No I/O. It turns observations into arrays (``space.encode``), losses into targets
+(:mod:`.transform`), fits the GP (:mod:`.gp`), runs the acquisition portfolio (:mod:`.acquisition`,
+GP-Hedge) over the mixed space (:mod:`.optimize`), and turns the winners back into assignments.
+On any numerical failure it warns and returns Sobol' points instead: ``suggest`` never raises.
+
+State kept between calls (JSON, a few KB whatever the trial count):
+    ``theta``      the last GP hyperparameters (D+2 floats), warm start of the next fit
+    ``gains``      GP-Hedge's cumulative gain per acquisition arm (3 floats)
+    ``nominees``   each arm's last nominee (3 assignments), to score the arms on the next call
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from kubetune.api import Params, SettingValue
+from kubetune.space import FloatArray, Space, SpaceError
+from kubetune.suggest.base import (
+    Observation,
+    SuggesterError,
+    Suggestion,
+    SuggestRequest,
+    reject_unknown_settings,
+)
+from kubetune.suggest.bayes.acquisition import (
+    Acquisition,
+    LogExpectedImprovement,
+    LogProbabilityOfImprovement,
+    UpperConfidenceBound,
+)
+from kubetune.suggest.bayes.gp import CandidatePosterior, GaussianProcess, Hyperparameters, fit_hyperparameters
+from kubetune.suggest.bayes.optimize import MixedSpaceOptimizer, candidate_unit_points
+from kubetune.suggest.bayes.transform import targets_from_losses
+from kubetune.suggest.sobol import sobol_points
+
+log = logging.getLogger(__name__)
+
+ARMS = ("logei", "ucb", "pi")
+ACQUISITIONS = ("hedge", *ARMS)
+DEFAULT_MAX_MODEL_POINTS = 1000
+#: Hyperparameters are fitted on at most this many of the model's points (the best half and a
+#: random rest); the posterior then conditions on all of them. Fitting is O(n³) per step.
+FIT_POINTS = 300
+HEDGE_ETA = 1.0
+N_ANCHORS = 8
+MIN_OBSERVATIONS = 2
+SETTINGS: dict[str, type] = {"initialTrials": int, "acquisition": str, "maxModelPoints": int}
+
+
+def default_initial_trials(space: Space) -> int:
+    """Size of the Sobol' design before the model takes over: max(5, 2 d)."""
+    return max(5, 2 * space.dim)
+
+
+class BayesSearch:
+    """GP Bayesian optimization; see ``docs/suggester.md`` for the design and its reasons."""
+
+    name = "bayes"
+
+    def check_settings(self, settings: Mapping[str, SettingValue], space: Space) -> None:
+        reject_unknown_settings(self.name, settings, SETTINGS)
+        if int(settings.get("initialTrials", 1)) < 1:
+            raise SuggesterError("algorithm 'bayes': initialTrials must be >= 1")
+        if str(settings.get("acquisition", "hedge")) not in ACQUISITIONS:
+            raise SuggesterError(f"algorithm 'bayes': acquisition must be one of {', '.join(ACQUISITIONS)}")
+        if int(settings.get("maxModelPoints", DEFAULT_MAX_MODEL_POINTS)) < 20:
+            raise SuggesterError("algorithm 'bayes': maxModelPoints must be >= 20")
+
+    def suggest(self, request: SuggestRequest) -> Suggestion:
+        space, settings = request.space, request.settings
+        n_init = int(settings.get("initialTrials", default_initial_trials(space)))
+        excluded: set[Hashable] = {space.key(o.params) for o in request.observations}
+        excluded |= {space.key(p) for p in request.pending}
+        n_ok = sum(1 for o in request.observations if _finite_loss(o))
+        n_design = request.n if n_ok < MIN_OBSERVATIONS else min(max(n_init - request.start_index, 0), request.n)
+        chosen = _sobol_fill(request, 0, n_design, excluded)
+        state: dict[str, Any] = dict(request.state)
+        if len(chosen) < request.n:
+            try:
+                with np.errstate(all="ignore"):
+                    found, state = _bayes_batch(request, request.n - len(chosen), excluded)
+            except Exception as error:  # never fail a reconcile over numerics; degrade to Sobol'
+                message = f"bayes: model failed ({type(error).__name__}: {error}); using Sobol' points"
+                log.warning(message)
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
+                found = []
+            chosen.extend(found)
+            if len(chosen) < request.n:
+                chosen.extend(_sobol_fill(request, len(chosen), request.n - len(chosen), excluded))
+        return Suggestion(chosen, state)
+
+
+def _finite_loss(o: Observation) -> bool:
+    return o.loss is not None and math.isfinite(o.loss)
+
+
+def _sobol_fill(request: SuggestRequest, offset: int, count: int, excluded: set[Hashable]) -> list[Params]:
+    """``count`` Sobol' points continuing from trial ``start_index + offset``, skipping repeats."""
+    space, out = request.space, list[Params]()
+    start = request.start_index + offset
+    for attempt in range(4):
+        if len(out) >= count:
+            break
+        block = sobol_points(space.dim, request.seed, start, (count - len(out)) * (1 + attempt) + 4)
+        start += len(block)
+        for params in space.from_unit(block):
+            key = space.key(params)
+            if key not in excluded and len(out) < count:
+                excluded.add(key)
+                out.append(params)
+    return out
+
+
+def _model_subset(losses: FloatArray, limit: int, rng: np.random.Generator) -> np.ndarray[Any, Any]:
+    """Indices of at most ``limit`` observations: the best half by loss, a random sample of the rest."""
+    n = losses.shape[0]
+    if n <= limit:
+        return np.arange(n)
+    order = np.argsort(np.where(np.isfinite(losses), losses, np.inf), kind="stable")
+    best = order[: limit // 2]
+    rest = rng.choice(order[limit // 2 :], size=limit - best.size, replace=False)
+    return np.sort(np.concatenate([best, rest]))
+
+
+def _restore_theta(state: Mapping[str, Any], dim: int) -> Hyperparameters | None:
+    theta = state.get("theta")
+    if not isinstance(theta, list) or len(theta) != dim + 2:
+        return None
+    try:
+        vector = np.array([float(t) for t in theta])
+    except (TypeError, ValueError):
+        return None
+    return Hyperparameters.from_vector(vector) if np.all(np.isfinite(vector)) else None
+
+
+def _fit(x: FloatArray, y: FloatArray, warm: Hyperparameters | None, rng: np.random.Generator) -> Hyperparameters:
+    dim = x.shape[1]
+    subset = _model_subset(y, FIT_POINTS, rng)
+    starts = [Hyperparameters.default(dim)]
+    if warm is not None:
+        starts.insert(0, warm)
+    if warm is None or subset.size < 60:
+        short = Hyperparameters(np.full(dim, math.log(0.3)), 0.0, math.log(1e-3))
+        starts.append(short)
+    return fit_hyperparameters(x[subset], y[subset], starts)
+
+
+def _hedge_probabilities(gains: Sequence[float]) -> FloatArray:
+    g = HEDGE_ETA * np.asarray(gains, dtype=float)
+    p = np.exp(g - np.max(g))
+    return np.asarray(p / p.sum(), dtype=float)
+
+
+def _restore_hedge(state: Mapping[str, Any], space: Space) -> tuple[list[float], list[Params] | None]:
+    gains = state.get("gains")
+    if not (isinstance(gains, list) and len(gains) == len(ARMS)):
+        gains = [0.0] * len(ARMS)
+    nominees = state.get("nominees")
+    try:
+        valid = [space.validate(p) for p in nominees] if isinstance(nominees, list) else None
+    except (SpaceError, TypeError, AttributeError):
+        valid = None
+    if valid is not None and len(valid) != len(ARMS):
+        valid = None
+    return [float(g) for g in gains], valid
+
+
+def _bayes_batch(
+    request: SuggestRequest, count: int, excluded: set[Hashable]
+) -> tuple[list[Params], dict[str, Any]]:
+    space, settings = request.space, request.settings
+    rng = np.random.default_rng([request.seed, request.start_index, 17])
+    mode = str(settings.get("acquisition", "hedge"))
+    limit = int(settings.get("maxModelPoints", DEFAULT_MAX_MODEL_POINTS))
+
+    observations = request.observations
+    raw = np.array([o.loss if _finite_loss(o) else np.nan for o in observations], dtype=float)
+    keep = _model_subset(raw, limit, rng)
+    observations = [observations[i] for i in keep]
+    x = space.encode([o.params for o in observations])
+    y = targets_from_losses(raw[keep])
+
+    hyper = _fit(x, y, _restore_theta(request.state, space.n_features), rng)
+    gp = GaussianProcess(x, y, hyper)
+    # Kriging believer: a fantasy observes y = μ(x), and lowers the incumbent when μ(x) is lower;
+    # without that, EI and PI would be largest right at the fantasies and a batch would repeat.
+    best = float(np.min(y[np.isfinite(raw[keep])]))
+    if request.pending:
+        pending_x = space.encode(list(request.pending))
+        best = min(best, float(np.min(gp.predict(pending_x)[0])))
+        gp = gp.with_fantasies(pending_x)
+    beta = UpperConfidenceBound.schedule(len(request.observations), space.n_features)
+
+    gains, previous = _restore_hedge(request.state, space)
+    if previous is not None:
+        mean, _ = gp.predict(space.encode(previous))
+        gains = [g - float(m) for g, m in zip(gains, mean, strict=True)]
+
+    anchors = space.to_unit([observations[i].params for i in np.argsort(y, kind="stable")[:N_ANCHORS]])
+    optimizer = MixedSpaceOptimizer(space, space.from_unit(candidate_unit_points(space, rng, anchors)), excluded)
+    posterior = CandidatePosterior(gp, optimizer.candidates)
+    probabilities = _hedge_probabilities(gains)
+    nominees: list[Params] | None = previous
+
+    chosen: list[Params] = []
+    fantasies: list[FloatArray] = []
+    for j in range(count):
+        gp_j = gp.with_fantasies(np.array(fantasies)) if fantasies else gp
+        arms: dict[str, Acquisition] = {
+            "logei": LogExpectedImprovement(best),
+            "ucb": UpperConfidenceBound(beta),
+            "pi": LogProbabilityOfImprovement(best),
+        }
+        arm = mode if mode != "hedge" else ARMS[int(rng.choice(len(ARMS), p=probabilities))]
+        if mode == "hedge" and j == 0:
+            points = {
+                name: optimizer.maximize(acq, acq.values(posterior.mean, posterior.var), gp_j)
+                for name, acq in arms.items()
+            }
+            if all(p is not None for p in points.values()):
+                nominees = [p.params for p in points.values() if p is not None]
+            point = points[arm]
+        else:
+            acq = arms[arm]
+            point = optimizer.maximize(acq, acq.values(posterior.mean, posterior.var), gp_j)
+        if point is None:
+            break
+        chosen.append(point.params)
+        optimizer.exclude(point.params)
+        fantasies.append(point.features)
+        posterior.add_fantasy(point.features)
+        best = min(best, float(gp.predict(point.features[None, :])[0][0]))
+
+    state: dict[str, Any] = {"theta": [_round(t) for t in hyper.vector]}
+    if mode == "hedge":
+        state["gains"] = [_round(g) for g in gains]
+        if nominees is not None:
+            state["nominees"] = nominees
+    return chosen, state
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}")
