@@ -35,8 +35,8 @@ if ! command -v dockerd >/dev/null 2>&1 || [[ ! -x $DOCKER ]]; then
   log "installing apt docker.io"
   export DEBIAN_FRONTEND=noninteractive
   # policy-rc.d would stop the package's init scripts from trying to start services; there is no init here anyway
-  apt-get update -qq || die "apt-get update failed"
-  apt-get install -y -qq --no-install-recommends docker.io >/dev/null || die "apt-get install docker.io failed"
+  apt-get -o DPkg::Lock::Timeout=600 update -qq || die "apt-get update failed"
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends docker.io >/dev/null || die "apt-get install docker.io failed"
 fi
 
 if answering; then
