@@ -12,6 +12,7 @@ from kubetune.suggest.bayes import BayesSearch
 from kubetune.suggest.grid_search import GridSearch
 from kubetune.suggest.random_search import RandomSearch
 from kubetune.suggest.sobol import SobolSearch
+from kubetune.suggest.tpe import TpeSearch
 
 __all__ = [
     "Observation",
@@ -24,16 +25,12 @@ __all__ = [
 ]
 
 
-def _tpe() -> Suggester:
-    raise SuggesterError("algorithm 'tpe' is not available yet in this build; use random, grid or sobol")
-
-
 _REGISTRY: dict[str, Callable[[], Suggester]] = {
     "random": RandomSearch,
     "grid": GridSearch,
     "sobol": SobolSearch,
     "bayes": BayesSearch,
-    "tpe": _tpe,
+    "tpe": TpeSearch,
 }
 
 
