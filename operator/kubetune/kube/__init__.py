@@ -1,0 +1,34 @@
+"""The Kubernetes operator: kopf handlers executing :func:`kubetune.lifecycle.plan` on a cluster.
+
+The only package of kubetune that imports ``kopf`` or ``kubernetes`` and calls the API server.
+It decides nothing about tuning itself: the Experiment pass (:mod:`.experiments`) runs the pure
+plan and executes it, the Trial pass (:mod:`.trials`) runs a trial's Job and records its outcome
+as :mod:`.classification` and :func:`kubetune.metrics.harvest` judge it. Run it with
+``kubetune operator`` or ``kopf run -m kubetune.kube``. See docs/operator.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kubetune.kube import handlers as handlers  # registers the handlers with kopf
+from kubetune.kube.runtime import OperatorConfig
+
+
+def run_operator(namespaces: Sequence[str] = (), metrics_port: int = 8080, health_port: int = 8081) -> None:
+    """Run the operator until SIGINT/SIGTERM: ``namespaces`` to watch (none: all of them)."""
+    import kopf
+
+    config = OperatorConfig.from_env(namespaces=tuple(namespaces), metrics_port=metrics_port,
+                                     health_port=health_port)
+    liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
+    kopf.run(
+        clusterwide=not namespaces,
+        namespaces=list(namespaces),
+        standalone=True,
+        liveness_endpoint=liveness,
+        memo=kopf.Memo(config=config),
+    )
+
+
+__all__ = ["OperatorConfig", "run_operator"]

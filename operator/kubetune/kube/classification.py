@@ -1,0 +1,214 @@
+"""What a Trial's Job and pods amount to: :func:`classify`, pure, no I/O.
+
+Given the Trial, its Job (or None) and the Job's pods, as the API server returns them, decide the
+next step: create the Job, wait, mark the Trial Running, harvest a finished pod's metrics, or fail
+the Trial with a Kubernetes-level reason. The caller (:mod:`kubetune.kube.trials`) does the I/O.
+
+Failure reasons (``status.reason`` of a Failed Trial) decided here:
+
+=================  ==============================================================================
+JobDeleted         the Job vanished (or is being deleted) before the Trial finished; never re-run
+DeadlineExceeded   the Job's (or pod's) ``activeDeadlineSeconds`` passed
+OOMKilled          a container was killed for exceeding its memory limit
+ImagePullFailed    ErrImagePull / ImagePullBackOff / ErrImageNeverPull / InvalidImageName
+Unschedulable      the pod stayed unschedulable (or was never created) past a deadline
+Evicted            the kubelet evicted the pod
+JobFailed          the Job failed and no pod is left to say why
+MetricsUnavailable the Job completed but its pod is gone, so its report cannot be read
+=================  ==============================================================================
+
+Exit codes, reports and logs are judged by :func:`kubetune.metrics.harvest` (NonZeroExit,
+ObjectiveMissing, MetricsInvalid, MetricsNotFinite, ReportTooLarge).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from kubetune.api import MetricsSource, Trial
+
+Body = dict[str, Any]
+
+IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"})
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    """No Job and none was ever made for this Trial: make it."""
+
+
+@dataclass(frozen=True)
+class Wait:
+    why: str
+
+
+@dataclass(frozen=True)
+class MarkRunning:
+    pod: str
+
+
+@dataclass(frozen=True)
+class Harvest:
+    """A pod finished: read its report (and log, see :func:`needs_log`) and judge them."""
+
+    pod: str
+    container: str
+    exit_code: int
+    report: str | None
+
+
+@dataclass(frozen=True)
+class Fail:
+    reason: str
+    message: str
+    #: Stop the Job too (it would otherwise wait forever, e.g. for an image that never comes).
+    delete_job: bool = False
+
+
+Step = CreateJob | Wait | MarkRunning | Harvest | Fail
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _condition(job: Body, *types: str) -> Body | None:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in types and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+def _owned_by(obj: Body, uid: str | None) -> bool:
+    if uid is None:
+        return True
+    return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
+
+
+def main_container(pod: Body) -> str:
+    """The trial's container: the first one of the pod."""
+    return str(pod["spec"]["containers"][0]["name"])
+
+
+def _container_status(pod: Body, name: str) -> Body:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == name:
+            return dict(status)
+    return {}
+
+
+def _terminated(pod: Body) -> list[Body]:
+    found = []
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = (status.get("state") or {}).get("terminated")
+        if terminated:
+            found.append({"name": status.get("name"), **terminated})
+    return found
+
+
+def _newest(pods: list[Body]) -> Body | None:
+    if not pods:
+        return None
+    return max(pods, key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]))
+
+
+def needs_log(source: MetricsSource, exit_code: int, report: str | None) -> bool:
+    """Whether the pod's log must be read to judge it (the report alone does not settle it)."""
+    if exit_code != 0:
+        return True  # the last line is the failure's explanation
+    if source is MetricsSource.STDOUT:
+        return True
+    return source is MetricsSource.BOTH and not (report and report.strip())
+
+
+def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.datetime,
+             unschedulable_after: dt.timedelta) -> Step:
+    """The next step for an unfinished ``trial``; see the module docstring."""
+    started = trial.status.start_time is not None
+    if job is None:
+        if not started:
+            return CreateJob()
+        return Fail("JobDeleted", f"Job {trial.metadata.name} was deleted before the trial finished")
+    if not _owned_by(job, trial.metadata.uid):
+        return Wait("a Job of that name belongs to an older Trial; waiting for it to be collected")
+    if job["metadata"].get("deletionTimestamp"):
+        return Fail("JobDeleted", f"Job {trial.metadata.name} was deleted before the trial finished")
+
+    failed = _condition(job, "Failed", "FailureTarget")
+    if failed and failed.get("reason") == "DeadlineExceeded":
+        deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+        return Fail("DeadlineExceeded", f"ran longer than activeDeadlineSeconds={deadline}")
+
+    backoff_limit = int((job.get("spec") or {}).get("backoffLimit") or 0)
+    ours = [p for p in pods if _owned_by(p, job["metadata"].get("uid"))]
+    live = [p for p in ours if not p["metadata"].get("deletionTimestamp")]
+    succeeded = [p for p in ours if (p.get("status") or {}).get("phase") == "Succeeded"]
+    if succeeded:
+        return _harvest(_newest(succeeded) or succeeded[0])
+    finished = [p for p in ours if (p.get("status") or {}).get("phase") == "Failed"]
+    if finished and (failed or backoff_limit == 0 or len(finished) > backoff_limit):
+        pod = _newest(finished) or finished[0]
+        if not pod["metadata"].get("deletionTimestamp") or failed:
+            return _judge_failed_pod(pod)
+    if failed:
+        return Fail("JobFailed", f"{failed.get('reason')}: {failed.get('message') or 'the Job failed'}")
+    if _condition(job, "Complete"):
+        return Fail("MetricsUnavailable", "the Job completed but its pod is gone, so its report cannot be read")
+
+    newest = _newest(live)
+    if newest is None:
+        created = parse_time(job["metadata"].get("creationTimestamp"))
+        if created is not None and now - created > unschedulable_after:
+            return Fail("Unschedulable", f"no pod was created for the Job within {_span(unschedulable_after)}",
+                        delete_job=True)
+        return Wait("no pod yet")
+    pod = newest
+    phase = (pod.get("status") or {}).get("phase")
+    if phase == "Running":
+        return MarkRunning(pod["metadata"]["name"])
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in IMAGE_PULL_REASONS:
+            image = status.get("image") or "the image"
+            detail = waiting.get("message") or waiting.get("reason")
+            return Fail("ImagePullFailed", f"cannot pull {image}: {detail}", delete_job=True)
+    scheduled = next((c for c in (pod.get("status") or {}).get("conditions") or []
+                      if c.get("type") == "PodScheduled"), None)
+    if scheduled and scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        since = parse_time(pod["metadata"].get("creationTimestamp"))
+        if since is not None and now - since > unschedulable_after:
+            return Fail("Unschedulable", f"unschedulable for over {_span(unschedulable_after)}: "
+                        f"{scheduled.get('message') or ''}".rstrip(": "), delete_job=True)
+        return Wait("unschedulable")
+    return Wait(f"pod {phase or 'Pending'}")
+
+
+def _judge_failed_pod(pod: Body) -> Step:
+    status = pod.get("status") or {}
+    if status.get("reason") == "DeadlineExceeded":
+        return Fail("DeadlineExceeded", status.get("message") or "the pod ran past its activeDeadlineSeconds")
+    if status.get("reason") == "Evicted":
+        return Fail("Evicted", status.get("message") or "the pod was evicted")
+    for terminated in _terminated(pod):
+        if terminated.get("reason") == "OOMKilled":
+            return Fail("OOMKilled", f"container {terminated['name']} was killed for exceeding its memory limit "
+                        f"(exit code {terminated.get('exitCode')})")
+    return _harvest(pod)
+
+
+def _harvest(pod: Body) -> Step:
+    container = main_container(pod)
+    terminated = (_container_status(pod, container).get("state") or {}).get("terminated") or {}
+    phase = (pod.get("status") or {}).get("phase")
+    exit_code = int(terminated.get("exitCode", 0 if phase == "Succeeded" else 1))
+    report = terminated.get("message")
+    return Harvest(pod["metadata"]["name"], container, exit_code, report)
+
+
+def _span(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 60} min" if seconds >= 120 and seconds % 60 == 0 else f"{seconds} s"

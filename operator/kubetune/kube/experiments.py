@@ -1,0 +1,142 @@
+"""One reconcile pass over one Experiment: read, plan, execute, write the status once.
+
+The pass is level-based (Katib's shape): it reads the Experiment and all its Trials, asks the pure
+:func:`kubetune.lifecycle.plan` what to do (in a worker thread: fitting a GP can take seconds and
+must not stall the other experiments), creates the new Trials and at once their Jobs (so the next
+trial starts without waiting for another watch round trip), marks the Trials to stop Killed, and
+writes the status only if it changed. Running it twice in a row decides the same thing twice.
+
+A spec the CRD schema let through but the pydantic models reject makes the Experiment Failed
+with reason ``InvalidSpec`` and the validation message, once; it is not retried until it changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+
+from pydantic import ValidationError
+
+from kubetune.api import (
+    EXPERIMENT_LABEL,
+    ConditionStatus,
+    Experiment,
+    ExperimentPhase,
+    ExperimentStatus,
+    Trial,
+    now_rfc3339,
+)
+from kubetune.kube import events, trials
+from kubetune.kube.client import EXPERIMENTS, TRIALS, ApiError, Body
+from kubetune.kube.patching import without_kopf, write_status
+from kubetune.kube.runtime import Runtime
+from kubetune.lifecycle import FAILED, INVALID_SPEC, RUNNING, Event, NewTrial, Plan, plan, set_condition
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile(rt: Runtime, namespace: str, name: str) -> None:
+    """Run passes for the Experiment until no trigger is pending (one at a time per Experiment)."""
+    await rt.experiments.run((namespace, name), functools.partial(reconcile_once, rt, namespace, name))
+
+
+async def reconcile_once(rt: Runtime, namespace: str, name: str) -> None:
+    started = time.monotonic()
+    try:
+        await _pass(rt, namespace, name)
+    except Exception:
+        rt.metrics.reconcile_errors.labels(kind="experiment").inc()
+        raise
+    finally:
+        rt.metrics.reconcile_seconds.observe(time.monotonic() - started)
+
+
+async def _pass(rt: Runtime, namespace: str, name: str) -> None:
+    raw = await rt.api.get(EXPERIMENTS, namespace, name)
+    if raw is None or raw["metadata"].get("deletionTimestamp"):
+        rt.metrics.snapshot.forget(namespace, name)
+        return  # its Trials, Jobs and pods go with it (owner references)
+    try:
+        experiment = Experiment.model_validate(without_kopf(raw))
+    except ValidationError as err:
+        await _invalid(rt, raw, validation_message(err))
+        return
+
+    uid = raw["metadata"]["uid"]
+    children = [t for t in await rt.api.list(TRIALS, namespace, selector=f"{EXPERIMENT_LABEL}={name}")
+                if trials.owned_by(t, uid)]  # a namesake's leftovers, not yet collected, are not ours
+    parsed: list[Trial] = []
+    for body in children:
+        try:
+            parsed.append(Trial.model_validate(without_kopf(body)))
+        except ValidationError as err:
+            log.warning("trial %s/%s is not a valid Trial, ignored: %s", namespace, body["metadata"]["name"], err)
+
+    started = time.monotonic()
+    loop = asyncio.get_running_loop()
+    decision: Plan = await loop.run_in_executor(
+        rt.plans, functools.partial(plan, experiment, parsed, now=now_rfc3339()))
+    rt.metrics.plan_seconds.observe(time.monotonic() - started)
+
+    if decision.create:
+        await asyncio.gather(*(_start(rt, raw, experiment, new) for new in decision.create))
+    if decision.kill:
+        by_name = {t["metadata"]["name"]: t for t in children}
+        await asyncio.gather(*(trials.kill_trial(rt, by_name[n]) for n in decision.kill if n in by_name))
+
+    written = await write_status(rt.api, EXPERIMENTS, raw, decision.status.to_wire())
+    for event in decision.events:
+        events.post_on_experiment(written or raw, event)
+    rt.metrics.snapshot.update(namespace, name, decision.status.phase, decision.status.trials)
+
+
+async def _start(rt: Runtime, raw: Body, experiment: Experiment, new: NewTrial) -> None:
+    """Create a Trial and its Job. An existing Trial of that name is success (a pass repeated)."""
+    namespace = raw["metadata"]["namespace"]
+    manifest = trials.trial_manifest(raw, new.name, new.index, dict(new.params))
+    try:
+        body = await rt.api.create(TRIALS, namespace, manifest)
+    except ApiError as err:
+        if err.already_exists:
+            return  # made by an earlier pass; its own events bring its Job
+        raise
+    rt.metrics.trials_created.inc()
+    await rt.trials.run((namespace, new.name), functools.partial(
+        trials.sync_trial, rt, namespace, new.name, body=body, experiment=experiment))
+
+
+def validation_message(err: ValidationError) -> str:
+    """pydantic's errors as ``field.path: message`` lines, camelCase as the YAML spells them."""
+    lines = []
+    for error in err.errors():
+        path = ""
+        for part in error["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {message}" if path else message)
+    return "; ".join(lines)[:1000]
+
+
+async def _invalid(rt: Runtime, raw: Body, message: str) -> None:
+    """Mark the Experiment Failed/InvalidSpec (once); trials already running are left to finish."""
+    try:
+        old = ExperimentStatus.model_validate(without_kopf(raw).get("status") or {})
+    except ValidationError:
+        old = ExperimentStatus()
+    now = now_rfc3339()
+    generation = raw["metadata"].get("generation")
+    conditions = set_condition(old.conditions, FAILED, ConditionStatus.TRUE, INVALID_SPEC, message,
+                               now=now, generation=generation)
+    if any(c.type == RUNNING for c in conditions):
+        conditions = set_condition(conditions, RUNNING, ConditionStatus.FALSE, INVALID_SPEC, message,
+                                   now=now, generation=generation)
+    status = old.model_copy(update={
+        "phase": ExperimentPhase.FAILED, "conditions": conditions, "observed_generation": generation,
+        "completion_time": old.completion_time or now,
+    })
+    written = await write_status(rt.api, EXPERIMENTS, raw, status.to_wire())
+    if written is not None and old.phase is not ExperimentPhase.FAILED:
+        events.post_on_experiment(written, Event("Warning", INVALID_SPEC, message))
+    rt.metrics.snapshot.update(raw["metadata"]["namespace"], raw["metadata"]["name"], status.phase, status.trials)

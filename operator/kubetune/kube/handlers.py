@@ -1,0 +1,165 @@
+"""kopf registration: which watch events and timers run which pass. No decisions here.
+
+Experiments
+  create / update (spec) / resume → :func:`experiments.reconcile` (retries declared, progress in
+  ``status.kopf.progress``, diff base in the ``kubetune.io/last-handled-configuration``
+  annotation); a timer every ``RESYNC_SECONDS`` while not finished is the safety net.
+Trials
+  every watch event → the Trial's own pass (:func:`trials.sync_trial`) while it is unfinished, and
+  when its phase changed, its Experiment's pass: a finished trial is followed by the next one
+  within one watch round trip. A slow timer re-checks unfinished Trials (unschedulable deadline).
+Jobs and pods labelled ``kubetune.io/trial`` (a server-side label selector)
+  every watch event → the owning Trial's pass: Running when the pod runs, harvest when it ends,
+  JobDeleted when the Job goes.
+
+Handlers never return values (they would land in the status); they write status explicitly.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import kopf
+
+from kubetune.api import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION, TrialPhase
+from kubetune.kube import experiments, trials
+from kubetune.kube.client import KubeApi, load_configuration
+from kubetune.kube.metrics import OperatorMetrics, serve
+from kubetune.kube.runtime import OperatorConfig, Runtime
+
+log = logging.getLogger(__name__)
+
+RESYNC_SECONDS = 30.0
+TRIAL_RESYNC_SECONDS = 60.0
+FINISHED = {p.value for p in TrialPhase if p.finished}
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf's settings, explicit: where state is kept, how events are posted, how watches behave."""
+    # Handler progress in status.kopf (kept by the CRD schema, so never pruned); cleared on success.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+    # The last handled spec (for on.update diffs) in one annotation, replaced on every change.
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kubetune.io", key="last-handled-configuration")
+    settings.persistence.finalizer = "kubetune.io/finalizer"  # no deletion handlers, so never added
+    # Events: ours explicitly (kopf.event), plus kopf's own warnings and errors; no INFO chatter.
+    settings.posting.enabled = True
+    settings.posting.level = logging.WARNING
+    # Watches: the server closes a stream after ~5 min, the client gives up slightly later.
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.watching.connect_timeout = 10
+    settings.watching.reconnect_backoff = 1.0
+    # Only the Jobs and pods of trials are streamed, not every pod of the cluster.
+    settings.watching.label_selectors["batch", "jobs"] = TRIAL_LABEL
+    settings.watching.label_selectors["", "pods"] = TRIAL_LABEL
+    # One replica (Deployment strategy Recreate): no peering.
+    settings.peering.standalone = True
+    settings.peering.mandatory = False
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+    configure(settings)
+    config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
+    metrics = OperatorMetrics()
+    serve(config.metrics_port)
+    from concurrent.futures import ThreadPoolExecutor
+
+    memo["runtime"] = Runtime(
+        api=KubeApi(load_configuration()), config=config, metrics=metrics,
+        plans=ThreadPoolExecutor(max_workers=config.plan_workers, thread_name_prefix="kubetune-plan"),
+    )
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: Any, **_: Any) -> None:
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is not None:
+        await runtime.api.close()
+        runtime.plans.shutdown(wait=False, cancel_futures=True)
+
+
+# --- Experiments -------------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, "experiments", retries=None, backoff=5)
+@kopf.on.create(GROUP, VERSION, "experiments", retries=None, backoff=5)
+@kopf.on.update(GROUP, VERSION, "experiments", field="spec", retries=None, backoff=5)
+async def experiment_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    await experiments.reconcile(memo["runtime"], namespace or "", name)
+
+
+def _unfinished_experiment(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in ("Succeeded", "Failed")
+
+
+@kopf.timer(GROUP, VERSION, "experiments", interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS,
+            when=_unfinished_experiment, backoff=5)
+async def experiment_resync(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    await experiments.reconcile(memo["runtime"], namespace or "", name)
+
+
+@kopf.on.event(GROUP, VERSION, "experiments")
+async def experiment_event(event: kopf.RawEvent, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    if event["type"] == "DELETED":
+        memo["runtime"].metrics.snapshot.forget(namespace or "", name)
+
+
+# --- Trials ------------------------------------------------------------------------------------
+
+
+@kopf.on.event(GROUP, VERSION, "trials")
+async def trial_event(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, name: str,
+                      labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    rt: Runtime = memo["runtime"]
+    namespace = namespace or ""
+    key = (namespace, name)
+    experiment = labels.get(EXPERIMENT_LABEL)
+    if event["type"] == "DELETED":
+        rt.trial_phases.pop(key, None)
+        if experiment:
+            await experiments.reconcile(rt, namespace, experiment)
+        return
+    phase = TrialPhase(body.get("status", {}).get("phase") or TrialPhase.PENDING)
+    if rt.trial_phases.get(key) is not phase:
+        rt.trial_phases[key] = phase
+        if experiment:
+            await experiments.reconcile(rt, namespace, experiment)
+    if not phase.finished:
+        await rt.trials.run(key, functools.partial(trials.sync_trial, rt, namespace, name))
+
+
+def _unfinished_trial(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in FINISHED
+
+
+@kopf.timer(GROUP, VERSION, "trials", interval=TRIAL_RESYNC_SECONDS, initial_delay=TRIAL_RESYNC_SECONDS,
+            when=_unfinished_trial, backoff=5)
+async def trial_resync(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    rt: Runtime = memo["runtime"]
+    namespace = namespace or ""
+    await rt.trials.run((namespace, name), functools.partial(trials.sync_trial, rt, namespace, name))
+
+
+# --- Jobs and pods of trials -------------------------------------------------------------------
+
+
+async def _child_event(labels: kopf.Labels, namespace: str | None, memo: Any) -> None:
+    rt: Runtime = memo["runtime"]
+    trial = labels.get(TRIAL_LABEL)
+    if not trial or not namespace or rt.trial_finished(namespace, trial):
+        return
+    await rt.trials.run((namespace, trial), functools.partial(trials.sync_trial, rt, namespace, trial))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={TRIAL_LABEL: kopf.PRESENT})
+async def job_event(labels: kopf.Labels, namespace: str | None, memo: Any, **_: Any) -> None:
+    await _child_event(labels, namespace, memo)
+
+
+@kopf.on.event("", "v1", "pods", labels={TRIAL_LABEL: kopf.PRESENT})
+async def pod_event(labels: kopf.Labels, namespace: str | None, memo: Any, **_: Any) -> None:
+    await _child_event(labels, namespace, memo)

@@ -1,0 +1,66 @@
+"""What the operator's handlers share in one process: the API client, metrics, pass coalescers.
+
+Created at startup and kept in kopf's ``memo``; nothing here outlives the process or needs to:
+the API server holds all state that matters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from kubetune.api import TrialPhase
+from kubetune.kube.client import KubeApi
+from kubetune.kube.coalescing import Coalescer
+from kubetune.kube.metrics import OperatorMetrics
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """Knobs of the operator; environment variables ``KUBETUNE_*`` set them under ``kopf run``."""
+
+    namespaces: tuple[str, ...] = ()
+    metrics_port: int = 8080
+    health_port: int = 8081
+    #: A pod unschedulable (or a Job without a pod) for longer than this fails its Trial.
+    unschedulable_seconds: float = 600.0
+    #: Threads for lifecycle.plan (GP fitting): a slow plan never blocks the event loop.
+    plan_workers: int = 2
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> OperatorConfig:
+        values: dict[str, object] = {
+            "metrics_port": int(_env_float("KUBETUNE_METRICS_PORT", 8080)),
+            "health_port": int(_env_float("KUBETUNE_HEALTH_PORT", 8081)),
+            "unschedulable_seconds": _env_float("KUBETUNE_UNSCHEDULABLE_SECONDS", 600.0),
+            "plan_workers": int(_env_float("KUBETUNE_PLAN_WORKERS", 2)),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Runtime:
+    api: KubeApi
+    config: OperatorConfig
+    metrics: OperatorMetrics
+    plans: ThreadPoolExecutor
+    experiments: Coalescer = field(default_factory=Coalescer)
+    trials: Coalescer = field(default_factory=Coalescer)
+    #: The last phase seen of each Trial, so that only phase changes re-plan its Experiment.
+    trial_phases: dict[tuple[str, str], TrialPhase] = field(default_factory=dict)
+
+    @property
+    def unschedulable_after(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.config.unschedulable_seconds)
+
+    def trial_finished(self, namespace: str, name: str) -> bool:
+        phase = self.trial_phases.get((namespace, name))
+        return phase is not None and phase.finished
