@@ -1,0 +1,88 @@
+"""A real experiment with real pods: trials run in parallel, metrics are harvested, the best is right."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubetune.api import EXPERIMENT_LABEL
+from tests.cluster.conftest import Kubectl, OperatorProcess, wait_for
+from tests.cluster.manifests import experiment, score
+
+pytestmark = pytest.mark.cluster
+
+
+def finished(kube: Kubectl, namespace: str, name: str, *, active_seen: list[int] | None = None) -> Any:
+    body = kube.get("experiment", name, namespace)
+    status = (body or {}).get("status") or {}
+    if active_seen is not None and status.get("trials"):
+        active_seen.append(status["trials"].get("running", 0) + status["trials"].get("pending", 0))
+    return body if status.get("phase") in ("Succeeded", "Failed") else None
+
+
+def trials_of(kube: Kubectl, namespace: str, name: str) -> list[dict[str, Any]]:
+    return sorted(kube.items("trials", namespace, f"{EXPERIMENT_LABEL}={name}"), key=lambda t: t["spec"]["index"])
+
+
+def check_succeeded_experiment(kube: Kubectl, namespace: str, name: str, body: dict[str, Any],
+                               max_trials: int) -> list[dict[str, Any]]:
+    status = body["status"]
+    trials = trials_of(kube, namespace, name)
+    assert [t["metadata"]["name"] for t in trials] == [f"{name}-{i}" for i in range(max_trials)]
+    for trial in trials:
+        assert trial["status"]["phase"] == "Succeeded", trial["status"]
+        expected = score(trial["spec"]["params"])
+        assert trial["status"]["objectiveValue"] == pytest.approx(expected, abs=1e-12)
+        assert trial["status"]["metrics"]["x2"] == pytest.approx(float(trial["spec"]["params"]["x"]) ** 2)
+        assert trial["status"]["startTime"] <= trial["status"]["completionTime"]
+    best = max(trials, key=lambda t: (t["status"]["objectiveValue"], -t["spec"]["index"]))
+    assert status["phase"] == "Succeeded"
+    assert status["bestTrial"]["name"] == best["metadata"]["name"]
+    assert status["bestTrial"]["objectiveValue"] == best["status"]["objectiveValue"]
+    assert status["trials"] == {"created": max_trials, "pending": 0, "running": 0, "succeeded": max_trials,
+                                "failed": 0, "killed": 0}
+    assert status["progress"] == f"{max_trials}/{max_trials}"
+    condition = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+    assert condition["status"] == "True" and condition["reason"] == "MaxTrialsReached"
+    jobs = kube.items("jobs", namespace, EXPERIMENT_LABEL + "=" + name)
+    assert sorted(j["metadata"]["name"] for j in jobs) == sorted(t["metadata"]["name"] for t in trials)
+    return trials
+
+
+def test_an_experiment_runs_its_trials_as_pods_and_finds_the_best(
+        operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
+    crds.apply(experiment("quad", max_trials=8, parallel=3, sleep=1.0), namespace)
+    active_seen: list[int] = []
+    body = wait_for(lambda: finished(crds, namespace, "quad", active_seen=active_seen), timeout=240,
+                    what="experiment quad to finish", interval=0.5)
+    check_succeeded_experiment(crds, namespace, "quad", body, 8)
+    assert max(active_seen) <= 3, "more trials ran at once than parallelTrials"
+    assert max(active_seen) >= 2, "trials never overlapped"
+
+    table = crds.run("get", "experiments", "-n", namespace).stdout
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["NAME", "PHASE", "TRIALS", "RUNNING", "BEST", "AGE"], header
+    assert row.split()[:4] == ["quad", "Succeeded", "8/8", "0"]
+    assert float(row.split()[4]) == pytest.approx(body["status"]["bestTrial"]["objectiveValue"], abs=1e-3)
+
+    events = crds.items("events", namespace)
+    reasons = {e["reason"] for e in events}
+    assert {"TrialCreated", "TrialSucceeded", "ExperimentSucceeded"} <= reasons, reasons
+    metrics = operator.metrics()
+    assert "kubetune_trials_created_total" in metrics and "kubetune_plan_duration_seconds_bucket" in metrics
+
+
+def test_bayes_tunes_on_the_cluster(operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
+    from kubetune.suggest import SuggesterError, get_suggester
+
+    try:
+        get_suggester("bayes")
+    except SuggesterError:
+        pytest.skip("the bayes suggester is not registered yet")
+    algorithm = {"name": "bayes", "seed": 3, "settings": {"initialTrials": 4}}
+    crds.apply(experiment("gp", algorithm=algorithm, max_trials=8, parallel=2), namespace)
+    body = wait_for(lambda: finished(crds, namespace, "gp"), timeout=300, what="experiment gp to finish",
+                    interval=0.5)
+    check_succeeded_experiment(crds, namespace, "gp", body, 8)
+    assert body["status"]["suggester"]["algorithm"] == "bayes"

@@ -1,0 +1,87 @@
+"""Failure classes: each failed Trial says why, with the Kubernetes-level reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubetune.api import EXPERIMENT_LABEL
+from tests.cluster.conftest import Kubectl, OperatorProcess, wait_for
+from tests.cluster.manifests import EXIT_1, GARBAGE, SLEEP, experiment
+from tests.cluster.test_experiment import finished
+
+pytestmark = pytest.mark.cluster
+
+
+def first_trial(kube: Kubectl, namespace: str, name: str) -> dict[str, Any] | None:
+    return kube.get("trial", f"{name}-0", namespace)
+
+
+def trial_finished(kube: Kubectl, namespace: str, name: str) -> dict[str, Any] | None:
+    trial = first_trial(kube, namespace, name)
+    phase = ((trial or {}).get("status") or {}).get("phase")
+    return trial if phase in ("Succeeded", "Failed", "Killed") else None
+
+
+# (case, experiment overrides, reason, words in the message)
+CASES: list[tuple[str, dict[str, Any], str, list[str]]] = [
+    ("exit 1", {"script": EXIT_1}, "NonZeroExit", ["exited with code 1", "boom: the trial gave up"]),
+    ("garbage metrics", {"script": GARBAGE}, "MetricsInvalid", ["not JSON", "score: very good{"]),
+    ("image never pulled", {"image": "local/no-such-image:dev"}, "ImagePullFailed", ["no-such-image"]),
+]
+
+
+@pytest.mark.parametrize(("case", "overrides", "reason", "words"), CASES, ids=[c[0] for c in CASES])
+def test_a_failed_trial_says_why(operator: OperatorProcess, crds: Kubectl, namespace: str, case: str,
+                                 overrides: dict[str, Any], reason: str, words: list[str]) -> None:
+    crds.apply(experiment("fail", max_trials=1, parallel=1, **overrides), namespace)
+    trial = wait_for(lambda: trial_finished(crds, namespace, "fail"), timeout=120, what=f"the {case} trial")
+    assert trial["status"]["phase"] == "Failed"
+    assert trial["status"]["reason"] == reason, trial["status"]
+    for word in words:
+        assert word in trial["status"]["message"], trial["status"]
+    body = wait_for(lambda: finished(crds, namespace, "fail"), timeout=60, what="the experiment to end")
+    assert body["status"]["phase"] == "Failed"
+    condition = next(c for c in body["status"]["conditions"] if c["type"] == "Failed")
+    assert condition["reason"] == "NoSuccessfulTrial"
+    assert "TrialFailed" in {e["reason"] for e in crds.items("events", namespace)}
+
+
+def test_a_deleted_job_fails_its_trial_and_is_not_run_again(
+        operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
+    crds.apply(experiment("gone", SLEEP, max_trials=1, parallel=1), namespace)
+    wait_for(lambda: ((first_trial(crds, namespace, "gone") or {}).get("status") or {}).get("phase") == "Running",
+             timeout=120, what="the trial to run")
+    crds.run("delete", "job", "gone-0", "-n", namespace, "--wait=false")
+    trial = wait_for(lambda: trial_finished(crds, namespace, "gone"), timeout=60, what="the trial to fail")
+    assert (trial["status"]["phase"], trial["status"]["reason"]) == ("Failed", "JobDeleted")
+    body = wait_for(lambda: finished(crds, namespace, "gone"), timeout=60, what="the experiment to end")
+    assert body["status"]["trials"]["failed"] == 1
+    wait_for(lambda: not crds.items("jobs", namespace), timeout=60, what="the Job to be gone for good")
+    assert len(crds.items("trials", namespace)) == 1
+
+
+def test_a_trial_past_its_deadline_fails_with_deadline_exceeded(
+        operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
+    body = experiment("slow", SLEEP, max_trials=1, parallel=1)
+    body["spec"]["trialTemplate"]["spec"]["activeDeadlineSeconds"] = 3
+    crds.apply(body, namespace)
+    trial = wait_for(lambda: trial_finished(crds, namespace, "slow"), timeout=120, what="the trial to fail")
+    assert (trial["status"]["phase"], trial["status"]["reason"]) == ("Failed", "DeadlineExceeded")
+    assert "activeDeadlineSeconds=3" in trial["status"]["message"]
+
+
+def test_max_failed_trials_ends_the_experiment_failed(
+        operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
+    crds.apply(experiment("flaky", EXIT_1, max_trials=10, parallel=1, maxFailedTrials=1), namespace)
+    body = wait_for(lambda: finished(crds, namespace, "flaky"), timeout=180, what="the experiment to end",
+                    interval=0.5)
+    status = body["status"]
+    assert status["phase"] == "Failed"
+    condition = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert condition["status"] == "True"
+    assert condition["reason"] == "TooManyFailedTrials"
+    assert "2 trials failed, more than maxFailedTrials=1" in condition["message"]
+    trials = crds.items("trials", namespace, f"{EXPERIMENT_LABEL}=flaky")
+    assert len(trials) == 2 and all(t["status"]["reason"] == "NonZeroExit" for t in trials)
