@@ -32,10 +32,12 @@ from kubetune.space import FloatArray, Space
 from kubetune.suggest.bayes.acquisition import Acquisition
 from kubetune.suggest.bayes.gp import GaussianProcess
 
-N_SOBOL = 1024
-N_LOCAL_PER_ANCHOR = 64
+N_SOBOL = 512
+N_LOCAL_PER_ANCHOR = 32
 N_POLISH = 4
 POLISH_ITERATIONS = 60
+#: Above this many model points a polish step costs O(n²): fewer starts and iterations.
+LARGE_MODEL = 300
 LOCAL_STEPS = (0.02, 0.08, 0.25)
 
 
@@ -91,7 +93,8 @@ class MixedSpaceOptimizer:
         allowed = np.array([k not in self.excluded for k in self._candidate_keys])
         masked = np.where(allowed & np.isfinite(scores), scores, -np.inf)
         order = np.argsort(-masked, kind="stable")
-        top = [int(i) for i in order[:N_POLISH] if np.isfinite(masked[i])]
+        n_starts = N_POLISH if gp.n <= LARGE_MODEL else 2
+        top = [int(i) for i in order[:n_starts] if np.isfinite(masked[i])]
         best: Point | None = None
         if top:
             i = top[0]
@@ -135,7 +138,7 @@ class MixedSpaceOptimizer:
             jac=True,
             method="L-BFGS-B",
             bounds=[(0.0, 1.0)] * z0.size,
-            options={"maxiter": POLISH_ITERATIONS},
+            options={"maxiter": POLISH_ITERATIONS if gp.n <= LARGE_MODEL else POLISH_ITERATIONS // 3},
         )
         polished = base.copy()
         polished[:, cols] = np.clip(np.asarray(result.x).reshape(p, cols.size), 0.0, 1.0)

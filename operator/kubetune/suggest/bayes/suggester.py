@@ -48,7 +48,7 @@ ACQUISITIONS = ("hedge", *ARMS)
 DEFAULT_MAX_MODEL_POINTS = 1000
 #: Hyperparameters are fitted on at most this many of the model's points (the best half and a
 #: random rest); the posterior then conditions on all of them. Fitting is O(n³) per step.
-FIT_POINTS = 300
+FIT_POINTS = 200
 HEDGE_ETA = 1.0
 N_ANCHORS = 8
 MIN_OBSERVATIONS = 2
@@ -144,12 +144,11 @@ def _restore_theta(state: Mapping[str, Any], dim: int) -> Hyperparameters | None
 def _fit(x: FloatArray, y: FloatArray, warm: Hyperparameters | None, rng: np.random.Generator) -> Hyperparameters:
     dim = x.shape[1]
     subset = _model_subset(y, FIT_POINTS, rng)
-    starts = [Hyperparameters.default(dim)]
-    if warm is not None:
-        starts.insert(0, warm)
-    if warm is None or subset.size < 60:
-        short = Hyperparameters(np.full(dim, math.log(0.3)), 0.0, math.log(1e-3))
-        starts.append(short)
+    short = Hyperparameters(np.full(dim, math.log(0.3)), 0.0, math.log(1e-3))
+    if warm is not None and subset.size >= 60:
+        # the previous optimum moves little when a batch is added: polish it, keep a default start
+        return fit_hyperparameters(x[subset], y[subset], [warm, Hyperparameters.default(dim)], max_iter=60)
+    starts = [Hyperparameters.default(dim), short] + ([warm] if warm is not None else [])
     return fit_hyperparameters(x[subset], y[subset], starts)
 
 

@@ -1,0 +1,172 @@
+"""Optimizer quality benchmark: kubetune's suggesters against Optuna and HEBO.
+
+    python -m bench.optimizers --budget 16x8 --repeats 10 --problems branin,hartmann6 \\
+        --optimizers bayes,tpe,random,optuna-gp,optuna-tpe,hebo --jobs 2 --out bench/results/run.json
+    python -m bench.optimizers --report bench/results/run.json [more.json ...] --plots docs/img
+
+Each run is one process-pool task with BLAS threads pinned to 1. Scores are Bayesmark-style:
+per problem, normalized loss = (f − f*) / (f_rand − f*) with f the run's best loss, f* the known
+optimum or the best loss any run found, f_rand the median best loss of random search at the same
+budget (floored at 1 % of random's typical single loss above f*); score = 100 × (1 − mean normalized
+loss), so random ≈ 0 and 100 = the optimum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import numpy as np  # noqa: E402
+
+
+def run_one(problem_name: str, optimizer: str, seed: int, rounds: int, batch: int) -> dict[str, Any]:
+    from bench.peers import make
+    from bench.problems import PROBLEMS
+
+    problem = PROBLEMS[problem_name]
+    opt = make(optimizer, problem.parameters, seed)
+    losses: list[float] = []
+    suggest_s = 0.0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        params = opt.ask(batch)
+        suggest_s += time.perf_counter() - t0
+        values = [problem.loss(p) for p in params]
+        opt.tell(params, values)
+        losses.extend(values)
+    return {"problem": problem_name, "optimizer": optimizer, "seed": seed, "rounds": rounds, "batch": batch,
+            "losses": losses, "suggest_s": suggest_s}
+
+
+def _best_so_far(losses: list[float], batch: int) -> np.ndarray[Any, Any]:
+    arr = np.array([v if np.isfinite(v) else np.inf for v in losses])
+    return np.minimum.accumulate(arr)[batch - 1 :: batch]
+
+
+def report(results: list[dict[str, Any]], plots: Path | None) -> str:
+    from bench.problems import PROBLEMS
+
+    by_problem: dict[str, dict[str, list[np.ndarray[Any, Any]]]] = defaultdict(lambda: defaultdict(list))
+    times: dict[str, list[float]] = defaultdict(list)
+    for r in results:
+        by_problem[r["problem"]][r["optimizer"]].append(_best_so_far(r["losses"], r["batch"]))
+        times[r["optimizer"]].append(r["suggest_s"] / r["rounds"])
+    optimizers = sorted({r["optimizer"] for r in results})
+    scores: dict[str, dict[str, float]] = defaultdict(dict)
+    wins: dict[str, dict[str, str]] = defaultdict(dict)
+    lines = []
+    for name, runs in sorted(by_problem.items()):
+        finals = {o: np.array([t[-1] for t in traces]) for o, traces in runs.items()}
+        best_found = min(float(v.min()) for v in finals.values())
+        known = PROBLEMS[name].optimum
+        f_star = min(best_found, known) if known is not None else best_found
+        f_rand = float(np.median(finals["random"])) if "random" in finals else max(
+            float(np.median(v)) for v in finals.values())
+        # with few repeats random search can land on f* itself; floor the scale at 1 % of the
+        # typical single random loss so one lucky draw cannot blow the scores up
+        typical = [v for r in results if r["problem"] == name and r["optimizer"] == "random" for v in r["losses"]]
+        floor = 0.01 * (float(np.median(typical)) - f_star) if typical else 1e-12
+        scale = max(f_rand - f_star, floor, 1e-12)
+        for o, v in finals.items():
+            scores[name][o] = float(100 * (1 - np.mean((v - f_star) / scale)))
+        if "bayes" in finals:
+            for o, v in finals.items():
+                if o == "bayes":
+                    continue
+                n = min(len(v), len(finals["bayes"]))
+                b = finals["bayes"][:n]
+                w = int(np.sum(b < v[:n] - 1e-12))
+                loss_ = int(np.sum(b > v[:n] + 1e-12))
+                wins[name][o] = f"{w}/{n - w - loss_}/{loss_}"
+        if plots is not None:
+            _plot(name, runs, f_star, plots)
+    header = "| problem | " + " | ".join(optimizers) + " |"
+    lines += [header, "|" + "---|" * (len(optimizers) + 1)]
+    for name in sorted(scores):
+        lines.append(f"| {name} | " + " | ".join(f"{scores[name].get(o, float('nan')):.1f}" for o in optimizers) + " |")
+    mean = {o: float(np.mean([scores[p][o] for p in scores if o in scores[p]])) for o in optimizers}
+    lines.append("| **mean** | " + " | ".join(f"**{mean[o]:.1f}**" for o in optimizers) + " |")
+    lines.append("| s per batch | " + " | ".join(f"{np.mean(times[o]):.2f}" for o in optimizers) + " |")
+    if wins:
+        others = [o for o in optimizers if o != "bayes"]
+        lines += ["", "bayes wins/ties/losses against each optimizer, per problem (final best loss, same seed):", "",
+                  "| problem | " + " | ".join(others) + " |", "|" + "---|" * (len(others) + 1)]
+        for name in sorted(wins):
+            lines.append(f"| {name} | " + " | ".join(wins[name].get(o, "") for o in others) + " |")
+    return "\n".join(lines)
+
+
+def _plot(name: str, runs: dict[str, list[np.ndarray[Any, Any]]], f_star: float, folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for o, traces in sorted(runs.items()):
+        regret = np.array([t - f_star for t in traces])
+        med = np.median(regret, axis=0)
+        x = np.arange(1, len(med) + 1)
+        ax.plot(x, med, label=o, linewidth=2 if o == "bayes" else 1)
+        ax.fill_between(x, np.percentile(regret, 25, axis=0), np.percentile(regret, 75, axis=0), alpha=0.12)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("round")
+    ax.set_ylabel("best loss − f* (median, IQR)")
+    ax.set_title(name)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / f"optimizers-{name}.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget", default="16x8", help="ROUNDSxBATCH")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--problems", default="branin,hartmann6,ackley5,rosenbrock4,ackley-mixed")
+    parser.add_argument("--optimizers", default="bayes,tpe,random,optuna-tpe,optuna-gp,hebo")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/optimizers.json"))
+    parser.add_argument("--report", type=Path, nargs="*", help="only report these result files")
+    parser.add_argument("--plots", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    if args.report:
+        results = [r for f in args.report for r in json.loads(f.read_text())]
+        print(report(results, args.plots))
+        return 0
+    rounds, batch = (int(v) for v in args.budget.lower().split("x"))
+    tasks = [(p, o, s, rounds, batch) for s in range(args.first_seed, args.first_seed + args.repeats)
+             for p in args.problems.split(",") for o in args.optimizers.split(",")]
+    results = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(run_one, *t) for t in tasks]
+        for i, future in enumerate(as_completed(futures)):
+            try:
+                r = future.result()
+            except Exception as error:  # a peer crashing is a result too, not a reason to lose the rest
+                print(f"task failed: {error!r}", file=sys.stderr)
+                continue
+            results.append(r)
+            print(f"[{i + 1}/{len(tasks)}] {r['problem']} {r['optimizer']} seed={r['seed']} "
+                  f"best={min(r['losses']):.4g} {r['suggest_s']:.1f}s", file=sys.stderr, flush=True)
+            args.out.write_text(json.dumps(results))
+    print(report(results, args.plots))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
