@@ -144,7 +144,8 @@ class KubeApi:
             raise
         return result
 
-    async def list(self, resource: Resource, namespace: str, *, selector: str | None = None) -> list[Body]:
+    async def list(self, resource: Resource, namespace: str | None, *, selector: str | None = None) -> list[Body]:
+        """The objects of ``namespace`` (None: of all namespaces)."""
         params = {"labelSelector": selector} if selector else None
         result = await self.request("GET", resource.path(namespace), params=params)
         items: list[Body] = result.get("items") or []

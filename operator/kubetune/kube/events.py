@@ -1,37 +1,99 @@
-"""Kubernetes Events about Experiments and Trials, posted through kopf's poster.
+"""Kubernetes Events about Experiments and Trials, posted in the background.
 
-kopf queues events and posts them in the background with retries (``settings.posting``), so a
-slow or failing Events API never delays a reconcile pass.
+A pass only enqueues an event (:meth:`EventPoster.post`); one task creates them through the API
+with a few retries, so a slow or failing Events API never delays a pass. The poster works from
+any task (kopf's own ``kopf.event`` needs the context of an object being processed, which the
+operator's resync loop does not have). kopf's posting settings still cover kopf's own warnings.
 """
 
 from __future__ import annotations
 
-from typing import cast
-
-import kopf
+import asyncio
+import datetime as dt
+import logging
+import socket
+from dataclasses import dataclass
 
 from kubetune.api import API_VERSION
-from kubetune.kube.client import Body
+from kubetune.kube.client import EVENTS, ApiError, Body, KubeApi
 from kubetune.lifecycle import Event
 
-#: Kubernetes caps an Event's message at 1 KiB; kopf does not shorten it for us.
+log = logging.getLogger(__name__)
+
+#: Kubernetes caps an Event's message at 1 KiB.
 MAX_MESSAGE = 1000
+COMPONENT = "kubetune-operator"
+RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)
+MAX_QUEUED = 10_000
 
 
-def _reference(body: Body, kind: str) -> Body:
-    """``body`` with apiVersion and kind (list items may lack them)."""
-    return {"apiVersion": body.get("apiVersion") or API_VERSION, "kind": body.get("kind") or kind,
-            "metadata": body["metadata"]}
+@dataclass(frozen=True)
+class Posting:
+    involved: Body
+    event: Event
 
 
-def post(body: Body, kind: str, event: Event) -> None:
-    reference = cast(kopf.Body, _reference(body, kind))  # kopf reads it as a mapping
-    kopf.event(reference, type=event.type, reason=event.reason, message=event.message[:MAX_MESSAGE])
+def event_manifest(involved: Body, event: Event, *, now: dt.datetime, instance: str) -> Body:
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{involved['name']}.", "namespace": involved["namespace"]},
+        "involvedObject": involved,
+        "type": event.type,
+        "reason": event.reason,
+        "message": event.message[:MAX_MESSAGE],
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": instance,
+        "firstTimestamp": seconds,
+        "lastTimestamp": seconds,
+        "eventTime": stamp,
+        "action": event.reason,
+        "count": 1,
+    }
 
 
-def post_on_experiment(body: Body, event: Event) -> None:
-    post(body, "Experiment", event)
+class EventPoster:
+    def __init__(self, api: KubeApi) -> None:
+        self.api = api
+        self.queue: asyncio.Queue[Posting] = asyncio.Queue(maxsize=MAX_QUEUED)
+        self.instance = socket.gethostname()
 
+    def post(self, body: Body, kind: str, event: Event) -> None:
+        """Enqueue ``event`` about ``body`` (an Experiment or Trial as read from the API)."""
+        meta = body["metadata"]
+        involved = {"apiVersion": body.get("apiVersion") or API_VERSION, "kind": body.get("kind") or kind,
+                    "name": meta["name"], "namespace": meta["namespace"], "uid": meta.get("uid", "")}
+        try:
+            self.queue.put_nowait(Posting(involved, event))
+        except asyncio.QueueFull:
+            log.warning("event queue full, dropped %s on %s", event.reason, meta["name"])
 
-def post_on_trial(body: Body, event: Event) -> None:
-    post(body, "Trial", event)
+    def on_experiment(self, body: Body, event: Event) -> None:
+        self.post(body, "Experiment", event)
+
+    def on_trial(self, body: Body, event: Event) -> None:
+        self.post(body, "Trial", event)
+
+    async def run(self) -> None:
+        """Post queued events forever (a task of the operator)."""
+        while True:
+            posting = await self.queue.get()
+            await self._send(posting)
+
+    async def _send(self, posting: Posting) -> None:
+        for delay in (*RETRY_DELAYS, None):
+            manifest = event_manifest(posting.involved, posting.event, now=dt.datetime.now(dt.UTC),
+                                      instance=self.instance)
+            try:
+                await self.api.create(EVENTS, posting.involved["namespace"], manifest)
+                return
+            except (TimeoutError, ApiError, OSError) as err:
+                if isinstance(err, ApiError) and err.status in (403, 404, 422):
+                    return  # namespace gone or events forbidden: retrying will not help
+                if delay is None:
+                    log.warning("could not post event %s: %s", posting.event.reason, err)
+                    return
+                await asyncio.sleep(delay)

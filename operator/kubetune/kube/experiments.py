@@ -28,7 +28,7 @@ from kubetune.api import (
     Trial,
     now_rfc3339,
 )
-from kubetune.kube import events, trials
+from kubetune.kube import trials
 from kubetune.kube.client import EXPERIMENTS, TRIALS, ApiError, Body
 from kubetune.kube.patching import without_kopf, write_status
 from kubetune.kube.runtime import Runtime
@@ -88,7 +88,7 @@ async def _pass(rt: Runtime, namespace: str, name: str) -> None:
 
     written = await write_status(rt.api, EXPERIMENTS, raw, decision.status.to_wire())
     for event in decision.events:
-        events.post_on_experiment(written or raw, event)
+        rt.events.on_experiment(written or raw, event)
     rt.metrics.snapshot.update(namespace, name, decision.status.phase, decision.status.trials)
 
 
@@ -138,5 +138,5 @@ async def _invalid(rt: Runtime, raw: Body, message: str) -> None:
     })
     written = await write_status(rt.api, EXPERIMENTS, raw, status.to_wire())
     if written is not None and old.phase is not ExperimentPhase.FAILED:
-        events.post_on_experiment(written, Event("Warning", INVALID_SPEC, message))
+        rt.events.on_experiment(written, Event("Warning", INVALID_SPEC, message))
     rt.metrics.snapshot.update(raw["metadata"]["namespace"], raw["metadata"]["name"], status.phase, status.trials)

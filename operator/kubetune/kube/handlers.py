@@ -1,39 +1,43 @@
-"""kopf registration: which watch events and timers run which pass. No decisions here.
+"""kopf registration: which watch events run which pass. No decisions here.
 
 Experiments
   create / update (spec) / resume → :func:`experiments.reconcile` (retries declared, progress in
   ``status.kopf.progress``, diff base in the ``kubetune.io/last-handled-configuration``
-  annotation); a timer every ``RESYNC_SECONDS`` while not finished is the safety net.
+  annotation).
 Trials
   every watch event → the Trial's own pass (:func:`trials.sync_trial`) while it is unfinished, and
   when its phase changed, its Experiment's pass: a finished trial is followed by the next one
-  within one watch round trip. A slow timer re-checks unfinished Trials (unschedulable deadline).
+  within one watch round trip.
 Jobs and pods labelled ``kubetune.io/trial`` (a server-side label selector)
   every watch event → the owning Trial's pass: Running when the pod runs, harvest when it ends,
   JobDeleted when the Job goes.
+
+Safety net
+  one background task (:mod:`.resyncing`) re-runs the passes of unfinished Experiments every
+  30 s and of unfinished Trials every 60 s. Not kopf timers: those add a finalizer per object.
 
 Handlers never return values (they would land in the status); they write status explicitly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
 from kubetune.api import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION, TrialPhase
-from kubetune.kube import experiments, trials
+from kubetune.kube import experiments, resyncing, trials
 from kubetune.kube.client import KubeApi, load_configuration
+from kubetune.kube.events import EventPoster
 from kubetune.kube.metrics import OperatorMetrics, serve
 from kubetune.kube.runtime import OperatorConfig, Runtime
 
 log = logging.getLogger(__name__)
 
-RESYNC_SECONDS = 30.0
-TRIAL_RESYNC_SECONDS = 60.0
-FINISHED = {p.value for p in TrialPhase if p.finished}
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -43,7 +47,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # The last handled spec (for on.update diffs) in one annotation, replaced on every change.
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="kubetune.io", key="last-handled-configuration")
-    settings.persistence.finalizer = "kubetune.io/finalizer"  # no deletion handlers, so never added
+    # No deletion handlers, daemons or timers: kopf never adds this finalizer.
+    settings.persistence.finalizer = "kubetune.io/finalizer"
     # Events: ours explicitly (kopf.event), plus kopf's own warnings and errors; no INFO chatter.
     settings.posting.enabled = True
     settings.posting.level = logging.WARNING
@@ -66,18 +71,23 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
     metrics = OperatorMetrics()
     serve(config.metrics_port)
-    from concurrent.futures import ThreadPoolExecutor
-
-    memo["runtime"] = Runtime(
-        api=KubeApi(load_configuration()), config=config, metrics=metrics,
+    api = KubeApi(load_configuration())
+    runtime = Runtime(
+        api=api, config=config, metrics=metrics, events=EventPoster(api),
         plans=ThreadPoolExecutor(max_workers=config.plan_workers, thread_name_prefix="kubetune-plan"),
     )
+    runtime.tasks = [asyncio.create_task(runtime.events.run(), name="kubetune events"),
+                     asyncio.create_task(resyncing.resync_forever(runtime), name="kubetune resync")]
+    memo["runtime"] = runtime
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: Any, **_: Any) -> None:
     runtime: Runtime | None = memo.get("runtime")
     if runtime is not None:
+        for task in runtime.tasks:
+            task.cancel()
+        await asyncio.gather(*runtime.tasks, return_exceptions=True)
         await runtime.api.close()
         runtime.plans.shutdown(wait=False, cancel_futures=True)
 
@@ -89,16 +99,6 @@ async def cleanup(memo: Any, **_: Any) -> None:
 @kopf.on.create(GROUP, VERSION, "experiments", retries=None, backoff=5)
 @kopf.on.update(GROUP, VERSION, "experiments", field="spec", retries=None, backoff=5)
 async def experiment_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    await experiments.reconcile(memo["runtime"], namespace or "", name)
-
-
-def _unfinished_experiment(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in ("Succeeded", "Failed")
-
-
-@kopf.timer(GROUP, VERSION, "experiments", interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS,
-            when=_unfinished_experiment, backoff=5)
-async def experiment_resync(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     await experiments.reconcile(memo["runtime"], namespace or "", name)
 
 
@@ -130,18 +130,6 @@ async def trial_event(event: kopf.RawEvent, body: kopf.Body, namespace: str | No
             await experiments.reconcile(rt, namespace, experiment)
     if not phase.finished:
         await rt.trials.run(key, functools.partial(trials.sync_trial, rt, namespace, name))
-
-
-def _unfinished_trial(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in FINISHED
-
-
-@kopf.timer(GROUP, VERSION, "trials", interval=TRIAL_RESYNC_SECONDS, initial_delay=TRIAL_RESYNC_SECONDS,
-            when=_unfinished_trial, backoff=5)
-async def trial_resync(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    rt: Runtime = memo["runtime"]
-    namespace = namespace or ""
-    await rt.trials.run((namespace, name), functools.partial(trials.sync_trial, rt, namespace, name))
 
 
 # --- Jobs and pods of trials -------------------------------------------------------------------

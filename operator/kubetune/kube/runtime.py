@@ -6,6 +6,7 @@ the API server holds all state that matters.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from kubetune.api import TrialPhase
 from kubetune.kube.client import KubeApi
 from kubetune.kube.coalescing import Coalescer
+from kubetune.kube.events import EventPoster
 from kubetune.kube.metrics import OperatorMetrics
 
 
@@ -52,8 +54,11 @@ class Runtime:
     config: OperatorConfig
     metrics: OperatorMetrics
     plans: ThreadPoolExecutor
+    events: EventPoster
     experiments: Coalescer = field(default_factory=Coalescer)
     trials: Coalescer = field(default_factory=Coalescer)
+    #: Background tasks (event poster, resync loop), cancelled at cleanup.
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: The last phase seen of each Trial, so that only phase changes re-plan its Experiment.
     trial_phases: dict[tuple[str, str], TrialPhase] = field(default_factory=dict)
 

@@ -26,7 +26,6 @@ from kubetune.api import (
     TrialStatus,
     now_rfc3339,
 )
-from kubetune.kube import events
 from kubetune.kube.classification import CreateJob, Fail, Harvest, MarkRunning, Wait, classify, needs_log
 from kubetune.kube.client import EXPERIMENTS, JOBS, PODS, TRIALS, ApiError, Body
 from kubetune.kube.patching import without_kopf, write_status
@@ -143,7 +142,7 @@ async def _mark_running(rt: Runtime, raw: Body, trial: Trial) -> None:
     status = trial.status.model_copy(update={
         "phase": TrialPhase.RUNNING, "start_time": trial.status.start_time or now_rfc3339()})
     if await write_status(rt.api, TRIALS, raw, status.to_wire(), unless=_finished) is not None:
-        events.post_on_trial(raw, Event("Normal", "TrialStarted", f"trial {trial.metadata.name} is running"))
+        rt.events.on_trial(raw, Event("Normal", "TrialStarted", f"trial {trial.metadata.name} is running"))
 
 
 async def finish(rt: Runtime, raw: Body, trial: Trial, outcome: Outcome, *, delete_job: bool = False,
@@ -169,7 +168,7 @@ async def finish(rt: Runtime, raw: Body, trial: Trial, outcome: Outcome, *, dele
         event = Event("Normal", "TrialKilled", f"trial {name} stopped: {outcome.message}")
     else:
         event = Event("Warning", "TrialFailed", f"trial {name} failed ({outcome.reason}): {outcome.message}")
-    events.post_on_trial(written, event)
+    rt.events.on_trial(written, event)
     return True
 
 
