@@ -20,7 +20,7 @@ from kubetune.api import ExperimentPhase, TrialCounts, TrialPhase
 PLAN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
-@dataclass
+@dataclass(eq=False)  # a registry keys collectors by identity
 class PhaseSnapshot(Collector):
     """The last known phase and trial counts of every experiment this operator reconciled."""
 
