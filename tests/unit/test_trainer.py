@@ -227,3 +227,18 @@ def test_missing_data_exits_4(tmp_path: Path) -> None:
     result = run_trainer([*SMALL, "--dataset", "cifar10", "--data-dir", str(tmp_path / "none")], tmp_path)
     assert result.returncode == 4
     assert "no CIFAR-10 batches" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("example", ["allcnn-digits", "allcnn-cifar10", "resnet-cifar10"])
+def test_example_arguments_parse(example: str) -> None:
+    import yaml
+
+    from kubetune.api import Experiment
+
+    path = TRAINER.parent / "examples" / f"{example}.yaml"
+    experiment = Experiment.model_validate(yaml.safe_load(path.read_text()))
+    container = experiment.spec.trial_template.spec.template.spec.containers[0]
+    # The most extreme corner of the search space is still a valid assignment for the trainer.
+    env = {f"KUBETUNE_PARAM_{p.name.upper()}": str(p.max) for p in experiment.spec.parameters}
+    params, opts = train.parse(container.args, env)
+    assert params.epochs == 500 and opts.model == example.split("-")[0]
