@@ -1,0 +1,297 @@
+"""kubetune on a real cluster: Helm install, least-privilege RBAC, a PyTorch experiment end to end.
+
+The tests run in file order and share one release (they are one story, step by step):
+install → RBAC proof → All-CNN on digits until Succeeded → helm test → helm upgrade → deleting an
+Experiment removes its children → helm uninstall keeps Experiments and Trials.
+
+    .venv/bin/pytest tests/e2e -m e2e -v      # KUBETUNE_CLUSTER=offline|kind|existing (conftest.py)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e import rbac
+from tests.e2e.conftest import OPERATOR_IMAGE, Cluster
+from tests.e2e.tools import CHART, REPO
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
+
+RELEASE = "kubetune"
+SYSTEM_NS = "kubetune-system"  # the operator's namespace
+WATCHED_NS = "kt-e2e"  # the one namespace it watches (namespaced RBAC)
+OTHER_NS = "kt-e2e-other"  # a namespace it must not touch
+EXPERIMENT = "allcnn-digits"
+#: The example as written (8 trials of 1-10 epochs, 1 CPU each) takes long on a 2-core CI node;
+#: the test applies a copy with 6 trials, half the epochs and half a CPU per trial.
+MAX_TRIALS, EPOCH_SCALE, TRIAL_CPU = 6, "0.01", "500m"
+OPERATOR_SA = f"system:serviceaccount:{SYSTEM_NS}:{RELEASE}"
+
+
+def install_args() -> list[str]:
+    repository, tag = OPERATOR_IMAGE.split(":")
+    return [str(CHART), "--namespace", SYSTEM_NS, "--create-namespace", "--wait", "--timeout", "5m",
+            "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
+            "--set", "image.pullPolicy=IfNotPresent", "--set", f"watchNamespaces={{{WATCHED_NS}}}"]
+
+
+def get_json(cluster: Cluster, *args: str) -> Any:
+    return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+
+
+def experiment(cluster: Cluster, name: str = EXPERIMENT) -> dict[str, Any]:
+    result: dict[str, Any] = get_json(cluster, "experiment", name, "-n", WATCHED_NS)
+    return result
+
+
+def trials_of(cluster: Cluster, name: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = get_json(cluster, "trials", "-n", WATCHED_NS, "-l",
+                                           f"kubetune.io/experiment={name}")["items"]
+    return items
+
+
+def operator_ready(cluster: Cluster) -> bool:
+    deployment = get_json(cluster, "deployment", RELEASE, "-n", SYSTEM_NS)
+    status = deployment.get("status", {})
+    return bool(status.get("readyReplicas") == 1 and status.get("updatedReplicas") == 1
+                and status.get("observedGeneration") == deployment["metadata"]["generation"])
+
+
+@pytest.fixture(scope="module")
+def release(cluster: Cluster, images: list[str]) -> Cluster:
+    for namespace in (WATCHED_NS, OTHER_NS):
+        cluster.kubectl("create", "namespace", namespace, check=False)
+    started = time.monotonic()
+    cluster.helm("upgrade", "--install", RELEASE, *install_args())
+    cluster.wait_for("the operator Deployment to be Ready", lambda: operator_ready(cluster), 300)
+    cluster.timings["helm install"] = time.monotonic() - started
+    return cluster
+
+
+# --- install and RBAC --------------------------------------------------------------------------
+
+
+def test_operator_is_ready_with_a_restricted_pod(release: Cluster) -> None:
+    pod = get_json(release, "pods", "-n", SYSTEM_NS, "-l", "app.kubernetes.io/component=operator")["items"][0]
+    container = pod["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["status"]["containerStatuses"][0]["ready"] is True
+    assert f"--namespace={WATCHED_NS}" in container["args"]
+
+
+def can_i_list(cluster: Cluster, user: str, namespace: str) -> set[rbac.Permission]:
+    return rbac.parse_can_i_list(cluster.kubectl("auth", "can-i", "--list", f"--as={user}", "-n", namespace).stdout)
+
+
+@pytest.fixture(scope="module")
+def baseline(release: Cluster) -> set[rbac.Permission]:
+    """What any ServiceAccount may do (self reviews, discovery): a fresh one with no binding."""
+    release.kubectl("create", "serviceaccount", "rbac-baseline", "-n", OTHER_NS, check=False)
+    return can_i_list(release, f"system:serviceaccount:{OTHER_NS}:rbac-baseline", OTHER_NS)
+
+
+def test_namespaced_rbac_is_exactly_the_minimal_set(release: Cluster, baseline: set[rbac.Permission]) -> None:
+    assert can_i_list(release, OPERATOR_SA, WATCHED_NS) - baseline == rbac.NAMESPACED | rbac.CLUSTER
+    # Nothing in any other namespace, its own included: only the cluster-scoped CRD watch.
+    assert can_i_list(release, OPERATOR_SA, OTHER_NS) - baseline == rbac.CLUSTER
+    assert can_i_list(release, OPERATOR_SA, SYSTEM_NS) - baseline == rbac.CLUSTER
+    for verb, resource in (("list", "pods"), ("create", "jobs.batch"), ("list", "experiments.kubetune.io")):
+        answer = release.kubectl("auth", "can-i", verb, resource, f"--as={OPERATOR_SA}", "-n", OTHER_NS, check=False)
+        assert answer.stdout.strip() == "no", (verb, resource)
+    assert release.kubectl("auth", "can-i", "list", "secrets", f"--as={OPERATOR_SA}", "-n", WATCHED_NS,
+                           check=False).stdout.strip() == "no"
+
+
+def test_cluster_wide_rbac_is_exactly_the_minimal_set(release: Cluster, baseline: set[rbac.Permission]) -> None:
+    """The cluster-wide mode's RBAC, applied on its own (a second operator would race the first)."""
+    rendered = release.helm("template", "kt-cw", str(CHART), "--namespace", OTHER_NS,
+                            "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml").stdout
+    release.kubectl("apply", "-f", "-", input=rendered)
+    try:
+        user = f"system:serviceaccount:{OTHER_NS}:kt-cw-kubetune"
+        for namespace in (WATCHED_NS, "default"):
+            assert can_i_list(release, user, namespace) - baseline == rbac.NAMESPACED | rbac.CLUSTER
+        assert release.kubectl("auth", "can-i", "list", "namespaces", f"--as={user}",
+                               check=False).stdout.strip() == "no"
+    finally:
+        release.kubectl("delete", "-f", "-", "--wait=false", input=rendered, check=False)
+
+
+# --- a real experiment -------------------------------------------------------------------------
+
+
+def example_copy() -> str:
+    """examples/allcnn-digits.yaml with fewer trials and epochs (see MAX_TRIALS)."""
+    manifest = yaml.safe_load((REPO / "examples" / "allcnn-digits.yaml").read_text())
+    manifest["spec"]["maxTrials"] = MAX_TRIALS
+    assert manifest["spec"]["parallelTrials"] == 2
+    container = manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    args[args.index("--epoch-scale") + 1] = EPOCH_SCALE
+    container["resources"]["requests"]["cpu"] = TRIAL_CPU
+    return yaml.safe_dump(manifest)
+
+
+def finished(cluster: Cluster, name: str) -> bool:
+    return experiment(cluster, name).get("status", {}).get("phase") in ("Succeeded", "Failed")
+
+
+def test_experiment_runs_to_success(release: Cluster) -> None:
+    release.kubectl("apply", "-n", WATCHED_NS, "-f", "-", input=example_copy())
+    seen_running = 0
+
+    def done() -> bool:
+        nonlocal seen_running
+        status = experiment(release).get("status", {})
+        seen_running = max(seen_running, (status.get("trials") or {}).get("running", 0))
+        return status.get("phase") in ("Succeeded", "Failed")
+
+    release.timings["experiment"] = release.wait_for(f"{EXPERIMENT} to finish", done, 1800, interval=5)
+    status = experiment(release)["status"]
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=2)
+    assert seen_running == 2, "parallelTrials: 2 should have run two trials at once"
+
+
+def test_printer_columns(release: Cluster) -> None:
+    table = release.kubectl("get", "experiments", "-n", WATCHED_NS).stdout.splitlines()
+    header = table[0].split()
+    assert header[:5] == ["NAME", "PHASE", "TRIALS", "RUNNING", "BEST"], table[0]
+    row = dict(zip(header, next(line for line in table[1:] if line.startswith(EXPERIMENT)).split(), strict=False))
+    status = experiment(release)["status"]
+    assert row["PHASE"] == "Succeeded"
+    assert row["TRIALS"] == status["progress"] and row["TRIALS"].endswith(f"/{MAX_TRIALS}")
+    assert row["RUNNING"] == "0"
+    assert float(row["BEST"]) == pytest.approx(status["bestTrial"]["objectiveValue"], rel=1e-6)
+
+
+def test_trials_carry_real_accuracies_and_the_best_is_the_best(release: Cluster) -> None:
+    status = experiment(release)["status"]
+    trials = trials_of(release, EXPERIMENT)
+    assert len(trials) == MAX_TRIALS
+    succeeded = [t for t in trials if t["status"]["phase"] == "Succeeded"]
+    assert succeeded, [t["status"] for t in trials]
+    for trial in succeeded:
+        metrics = trial["status"]["metrics"]
+        assert 0 < metrics["accuracy"] <= 1 and metrics["loss"] >= 0, metrics
+        assert trial["status"]["objectiveValue"] == metrics["accuracy"]
+        assert trial["metadata"]["ownerReferences"][0]["name"] == EXPERIMENT
+    best = max(succeeded, key=lambda t: t["status"]["objectiveValue"])
+    assert status["bestTrial"]["name"] == best["metadata"]["name"]
+    assert status["bestTrial"]["objectiveValue"] == best["status"]["objectiveValue"]
+    # ...and that value is what the trial's pod reported in its termination message.
+    pods = get_json(release, "pods", "-n", WATCHED_NS, "-l", f"kubetune.io/trial={best['metadata']['name']}")["items"]
+    if pods:  # a finished trial's Job (and pod) may already be cleaned up
+        report = json.loads(pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]["message"])
+        assert report["accuracy"] == pytest.approx(best["status"]["objectiveValue"], rel=1e-9)
+
+
+def test_events_tell_the_story(release: Cluster) -> None:
+    events = get_json(release, "events", "-n", WATCHED_NS, "--field-selector",
+                      f"involvedObject.kind=Experiment,involvedObject.name={EXPERIMENT}")["items"]
+    reasons = [e["reason"] for e in events]
+    assert reasons.count("TrialCreated") == MAX_TRIALS or sum(
+        e.get("count", 1) for e in events if e["reason"] == "TrialCreated") == MAX_TRIALS, reasons
+    assert "NewBestTrial" in reasons and "ExperimentSucceeded" in reasons, reasons
+    described = release.kubectl("describe", "experiment", EXPERIMENT, "-n", WATCHED_NS).stdout
+    assert "ExperimentSucceeded" in described and "Conditions" in described
+
+
+def test_operator_metrics_endpoint(release: Cluster) -> None:
+    text = release.kubectl("get", "--raw", f"/api/v1/namespaces/{SYSTEM_NS}/services/{RELEASE}-metrics:8080/proxy/"
+                           "metrics").stdout
+    assert 'kubetune_experiments{phase="Succeeded"}' in text
+
+
+# --- helm test, upgrade --------------------------------------------------------------------------
+
+
+def test_helm_test_passes(release: Cluster) -> None:
+    started = time.monotonic()
+    release.helm("test", RELEASE, "--namespace", SYSTEM_NS, "--timeout", "6m", "--logs")
+    release.timings["helm test"] = time.monotonic() - started
+
+
+def test_helm_upgrade_with_changed_values_keeps_working(release: Cluster) -> None:
+    release.helm("upgrade", RELEASE, *install_args(), "--set", "operator.verbose=true",
+                 "--set", "resources.limits.memory=768Mi")
+    release.wait_for("the upgraded operator to be Ready", lambda: operator_ready(release), 300)
+    deployment = get_json(release, "deployment", RELEASE, "-n", SYSTEM_NS)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["kubetune", "--verbose", "operator"]
+    assert container["resources"]["limits"]["memory"] == "768Mi"
+    assert experiment(release)["status"]["phase"] == "Succeeded"  # kept across the restart
+    release.helm("test", RELEASE, "--namespace", SYSTEM_NS, "--timeout", "6m", "--logs")
+
+
+# --- deleting, uninstalling ----------------------------------------------------------------------
+
+SLEEPER = """
+apiVersion: kubetune.io/v1alpha1
+kind: Experiment
+metadata: {name: sleeper}
+spec:
+  objective: {metric: score, goal: maximize}
+  algorithm: {name: random, seed: 1}
+  maxTrials: 4
+  parallelTrials: 2
+  parameters: [{name: x, type: double, min: 0, max: 1}]
+  trialTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+          containers:
+            - name: trial
+              image: IMAGE
+              imagePullPolicy: IfNotPresent
+              command: [python, -c, "import time; time.sleep(600)"]
+              resources: {requests: {cpu: 10m, memory: 32Mi}}
+              securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+"""
+
+
+def children(cluster: Cluster, kind: str, name: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = get_json(cluster, kind, "-n", WATCHED_NS, "-l",
+                                           f"kubetune.io/experiment={name}")["items"]
+    return items
+
+
+def test_deleting_an_experiment_removes_its_trials_jobs_and_pods(release: Cluster) -> None:
+    release.kubectl("apply", "-n", WATCHED_NS, "-f", "-", input=SLEEPER.replace("IMAGE", OPERATOR_IMAGE))
+    release.wait_for("two sleeper pods to run", lambda: len(
+        [p for p in children(release, "pods", "sleeper") if p["status"].get("phase") == "Running"]) == 2, 180)
+    assert len(children(release, "trials", "sleeper")) == 2 and len(children(release, "jobs", "sleeper")) == 2
+    release.kubectl("delete", "experiment", "sleeper", "-n", WATCHED_NS, "--wait=true", timeout=180)
+    release.wait_for("the sleeper's trials, jobs and pods to go", lambda: not any(
+        children(release, kind, "sleeper") for kind in ("trials", "jobs", "pods")), 180)
+
+
+def test_uninstall_removes_the_operator_and_keeps_experiments_and_trials(release: Cluster) -> None:
+    release.helm("uninstall", RELEASE, "--namespace", SYSTEM_NS, "--wait", "--timeout", "3m")
+    assert release.kubectl("get", "deployment", RELEASE, "-n", SYSTEM_NS, check=False).returncode != 0
+    assert release.kubectl("get", "clusterrole", f"{RELEASE}-crds", check=False).returncode != 0
+    assert release.kubectl("get", "role", RELEASE, "-n", WATCHED_NS, check=False).returncode != 0
+    # Helm never deletes what it installed from crds/: the CRDs stay, and every object with them.
+    release.kubectl("get", "crd", "experiments.kubetune.io", "trials.kubetune.io")
+    assert experiment(release)["status"]["phase"] == "Succeeded"
+    assert len(trials_of(release, EXPERIMENT)) == MAX_TRIALS
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cleanup(cluster: Cluster) -> Any:
+    """Afterwards: the test namespaces and the release go (kopf finalizers dropped first)."""
+    yield
+    cluster.helm("uninstall", RELEASE, "--namespace", SYSTEM_NS, check=False)
+    for kind in ("experiments", "trials"):
+        listed = cluster.kubectl("get", kind, "-n", WATCHED_NS, "-o", "name", check=False).stdout.split()
+        for name in listed:
+            cluster.kubectl("patch", name, "-n", WATCHED_NS, "--type=merge", "-p",
+                            '{"metadata":{"finalizers":null}}', check=False)
+    for namespace in (WATCHED_NS, OTHER_NS, SYSTEM_NS):
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
