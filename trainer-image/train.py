@@ -267,7 +267,7 @@ def train(
     if use_cuda:  # small datasets (CIFAR-10 is 150 MB as uint8): copy them once, asynchronously
         pinned = splits.pin()
         splits = replace(pinned, **{f: getattr(pinned, f).to(device, non_blocking=True)
-                                    for f in ("train_x", "train_y", "val_x", "val_y")})
+                                    for f in ("train_x", "train_y", "val_x", "val_y", "mean", "std")})
     model = build_model(opts.model, width=opts.width, init_std=hp.gaussian_scale, depth=hp.depth,
                         dropout=opts.dropout, input_dropout=opts.input_dropout).to(device)
     memory_format = torch.channels_last if use_cuda else torch.contiguous_format
