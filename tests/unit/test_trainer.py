@@ -95,20 +95,35 @@ def test_augment_keeps_shape_and_is_seeded() -> None:
     assert a.shape == x.shape and torch.equal(a, b)
 
 
-def test_cifar10_reads_the_python_batches(tmp_path: Path) -> None:
+def write_fake_cifar10(folder: Path) -> None:
     import pickle
 
     import numpy as np
 
-    folder = tmp_path / "cifar-10-batches-py"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for i in range(1, 6):
         batch = {b"data": np.full((1200, 3072), i, dtype=np.uint8), b"labels": [i] * 1200}
         (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch))
+
+
+def test_cifar10_reads_the_python_batches(tmp_path: Path) -> None:
+    write_fake_cifar10(tmp_path / "cifar-10-batches-py")
     splits = data.load_cifar10(tmp_path, image_size=32)
     assert splits.train_x.shape == (1000, 3, 32, 32)
     assert splits.val_x.shape == (5000, 3, 32, 32)  # the last 5,000 training images
     assert set(splits.val_y.tolist()) == {1, 2, 3, 4, 5}
+
+
+def test_cifar10_downloads_and_unpacks_the_archive(tmp_path: Path) -> None:
+    import tarfile
+
+    write_fake_cifar10(tmp_path / "src" / "cifar-10-batches-py")
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    splits = data.load_cifar10(tmp_path / "data", download_url=archive.as_uri(), image_size=16)
+    assert splits.train_x.shape == (1000, 3, 16, 16)
+    assert (tmp_path / "data" / "cifar-10-batches-py" / "data_batch_5").is_file()
 
 
 def test_cifar10_missing_is_a_data_error(tmp_path: Path) -> None:
