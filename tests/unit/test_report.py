@@ -222,3 +222,13 @@ def test_imports_with_the_standard_library_only() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['kubetune', 'kubetune.report']"
+
+
+def test_what_report_writes_is_what_the_runners_harvest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kubetune import metrics
+
+    target = tmp_path / "metrics.json"
+    report.report_metrics({"accuracy": 0.91, "loss": 0.31, "epochs_run": 3}, str(target))
+    report.report_progress(2, accuracy=0.84, loss=0.5, lr=0.01)
+    assert metrics.parse_report(target.read_text(), ["accuracy", "loss"]) == {"accuracy": 0.91, "loss": 0.31}
+    assert metrics.parse_progress(capsys.readouterr().out, ["accuracy", "loss"]) == {"accuracy": 0.84, "loss": 0.5}
