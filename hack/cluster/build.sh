@@ -71,8 +71,12 @@ else
   } >"$src/tools.go"
   rm -f "$src/go.sum"
   log "kubernetes $K8S_VERSION: go mod tidy (${#staging[@]} staging modules -> $staging_version)"
-  (cd "$src" && "$GO" mod tidy) >>"$LOGS/build-k8s.log" 2>&1 \
-    || { tail -n 40 "$LOGS/build-k8s.log" >&2; die "go mod tidy failed; see $LOGS/build-k8s.log"; }
+  if ! (cd "$src" && "$GO" mod tidy) >>"$LOGS/build-k8s.log" 2>&1; then
+    tail -n 40 "$LOGS/build-k8s.log" >&2
+    grep -q 'not available' "$LOGS/build-k8s.log" && log "the module proxy refuses some module version" \
+      "above (403); another patch release may be complete there: KUBETUNE_K8S_VERSION=v1.28.x"
+    die "go mod tidy failed; see $LOGS/build-k8s.log"
+  fi
   git_major=1 git_minor=${minor%%.*}
   build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   ldflags="-s -w"
@@ -93,8 +97,9 @@ else
   echo "$K8S_VERSION" >"$stamp"
   log "kubernetes $K8S_VERSION: built in $((SECONDS - t0)) s"
 fi
-"$BIN_DIR/kubectl" version --client 2>/dev/null | grep -q "$K8S_VERSION" \
-  || die "$BIN_DIR/kubectl does not report $K8S_VERSION"
+kubectl_version=$("$BIN_DIR/kubectl" version --client 2>&1 || true)
+[[ $kubectl_version == *"Client Version: $K8S_VERSION"* ]] \
+  || die "$BIN_DIR/kubectl does not report $K8S_VERSION: $kubectl_version"
 
 # --- go install tools -----------------------------------------------------------------------------
 go_install_pinned() { # name module/path/cmd version [ldflags]

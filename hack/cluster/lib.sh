@@ -5,8 +5,11 @@
 #   KUBETUNE_CACHE  cache root                  (default ~/.cache/kubetune)
 #   CLUSTER_DIR     the cluster's working folder (default $KUBETUNE_CACHE/cluster)
 #   GO              go binary                   (default: go on PATH, else /usr/local/go/bin/go)
+#   KUBETUNE_K8S_VERSION  another v1.28.x patch release
 
-K8S_VERSION=v1.28.7          # pairs with Debian bookworm's containerd 1.6.20 (see docs/cluster.md)
+# 1.28 pairs with Debian bookworm's containerd 1.6.20 (see docs/cluster.md). Not v1.28.7: the
+# module proxy here refuses k8s.io/{endpointslice,kube-controller-manager}@v0.28.7 (403).
+K8S_VERSION=${KUBETUNE_K8S_VERSION:-v1.28.15}
 HELM_VERSION=v3.16.4
 KUBECONFORM_VERSION=v0.6.7
 
@@ -28,7 +31,9 @@ CONTAINERD_SOCK=$CLUSTER_DIR/run/containerd/containerd.sock
 ADMIN_KUBECONFIG=$CLUSTER_DIR/kubeconfig/admin.kubeconfig
 
 # sysctls the kubelet rewrites (saved before start, restored on the way down)
-KUBELET_SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory)
+# (and, belt and braces, the conntrack timeouts kube-proxy would set if its config did not say 0)
+KUBELET_SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory
+  net.netfilter.nf_conntrack_tcp_timeout_close_wait net.netfilter.nf_conntrack_tcp_timeout_established)
 
 _script=$(basename "$0" .sh)
 die() { echo "cluster/$_script: ERROR: $*" >&2; exit 1; }
