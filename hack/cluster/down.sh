@@ -92,7 +92,7 @@ for ns in /var/run/netns/cni-*; do
   ip netns delete "$(basename "$ns")" 2>/dev/null || { umount "$ns" 2>/dev/null; rm -f "$ns"; } || warn "cannot remove $ns"
 done
 rm -rf "$CLUSTER_DIR/node/cni/ipam"
-rm -f /var/lib/cni/results/kubetune-pods-*
+rm -f /var/lib/cni/results/kubetune-pods-* /var/lib/cni/results/cni-loopback-*
 rmdir /var/lib/cni/results /var/lib/cni /var/run/netns 2>/dev/null || true
 
 # 6. host paths hard-coded upstream
@@ -106,6 +106,9 @@ if [[ -d /run/containerd/s ]]; then
     grep -qxF "$s" <<<"$bound" || rm -f "$s"
   done
 fi
+# runc's state for the k8s.io namespace (hard-coded root; docker's runc state lives elsewhere)
+rm -rf /run/containerd/runc/k8s.io
+rmdir /run/containerd/runc /run/containerd/s /run/containerd 2>/dev/null || true
 # kubepods cgroups, in every v1 hierarchy (and v2's unified one), leaves first
 for cg in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
   [[ -d $cg ]] || continue

@@ -3,6 +3,7 @@
 #
 #   hack/cluster/up.sh        # idempotent: an already healthy cluster is left alone (exit 0)
 #   export KUBECONFIG=$(hack/cluster/kubeconfig-path.sh)
+# stdout: "# kubetune-cluster: started" or "# kubetune-cluster: already-up", then "export KUBECONFIG=...".
 #
 # Needs hack/cluster/build.sh (binaries) and docker with local/pause:3.9 (built here if missing).
 # Also imports local/python-base:dev into containerd when docker has it.
@@ -61,6 +62,8 @@ node_ready() {
 }
 if ((alive == ${#COMPONENTS[@]})) && kc get --raw /readyz >/dev/null 2>&1 && node_ready && lease_fresh; then
   log "cluster already up and healthy ($CLUSTER_DIR)"
+  # for callers that stop only a cluster they started (a concurrent up.sh may have started it)
+  echo "# kubetune-cluster: already-up"
   echo "export KUBECONFIG=$ADMIN_KUBECONFIG"
   exit 0
 fi
@@ -235,4 +238,5 @@ wait_for kube-proxy 60 has_api_rule
 
 date +%s >"$RUN/up-at"
 log "cluster up: node $NODE_NAME Ready after ${T_READY}s, usable after ${SECONDS}s (logs: $LOGS)"
+echo "# kubetune-cluster: started"
 echo "export KUBECONFIG=$ADMIN_KUBECONFIG"
