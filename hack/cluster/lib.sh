@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the settings are used by the scripts that source this file
 # Shared settings for hack/cluster/*.sh; sourced, never run. Pinned versions live here only.
 #
 # Env (all optional):
