@@ -53,14 +53,26 @@ def _best_so_far(losses: list[float], batch: int) -> np.ndarray[Any, Any]:
     return np.minimum.accumulate(arr)[batch - 1 :: batch]
 
 
+def common_seeds(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only the (problem, seed) pairs that every optimizer of that problem finished."""
+    optimizers: dict[str, set[str]] = defaultdict(set)
+    done: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for r in results:
+        optimizers[r["problem"]].add(r["optimizer"])
+        done[(r["problem"], r["seed"])].add(r["optimizer"])
+    return [r for r in results if done[(r["problem"], r["seed"])] == optimizers[r["problem"]]]
+
+
 def report(results: list[dict[str, Any]], plots: Path | None) -> str:
     from bench.problems import PROBLEMS
 
     by_problem: dict[str, dict[str, list[np.ndarray[Any, Any]]]] = defaultdict(lambda: defaultdict(list))
     times: dict[str, list[float]] = defaultdict(list)
-    for r in results:
+    seeds: dict[str, set[int]] = defaultdict(set)
+    for r in sorted(results, key=lambda r: (r["problem"], r["optimizer"], r["seed"])):
         by_problem[r["problem"]][r["optimizer"]].append(_best_so_far(r["losses"], r["batch"]))
         times[r["optimizer"]].append(r["suggest_s"] / r["rounds"])
+        seeds[r["problem"]].add(r["seed"])
     optimizers = sorted({r["optimizer"] for r in results})
     scores: dict[str, dict[str, float]] = defaultdict(dict)
     wins: dict[str, dict[str, str]] = defaultdict(dict)
@@ -90,13 +102,14 @@ def report(results: list[dict[str, Any]], plots: Path | None) -> str:
                 wins[name][o] = f"{w}/{n - w - loss_}/{loss_}"
         if plots is not None:
             _plot(name, runs, f_star, plots)
-    header = "| problem | " + " | ".join(optimizers) + " |"
-    lines += [header, "|" + "---|" * (len(optimizers) + 1)]
+    header = "| problem | seeds | " + " | ".join(optimizers) + " |"
+    lines += [header, "|" + "---|" * (len(optimizers) + 2)]
     for name in sorted(scores):
-        lines.append(f"| {name} | " + " | ".join(f"{scores[name].get(o, float('nan')):.1f}" for o in optimizers) + " |")
+        row = " | ".join(f"{scores[name].get(o, float('nan')):.1f}" for o in optimizers)
+        lines.append(f"| {name} | {len(seeds[name])} | {row} |")
     mean = {o: float(np.mean([scores[p][o] for p in scores if o in scores[p]])) for o in optimizers}
-    lines.append("| **mean** | " + " | ".join(f"**{mean[o]:.1f}**" for o in optimizers) + " |")
-    lines.append("| s per batch | " + " | ".join(f"{np.mean(times[o]):.2f}" for o in optimizers) + " |")
+    lines.append("| **mean** | | " + " | ".join(f"**{mean[o]:.1f}**" for o in optimizers) + " |")
+    lines.append("| s per batch | | " + " | ".join(f"{np.mean(times[o]):.2f}" for o in optimizers) + " |")
     if wins:
         others = [o for o in optimizers if o != "bayes"]
         lines += ["", "bayes wins/ties/losses against each optimizer, per problem (final best loss, same seed):", "",
@@ -141,11 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results/optimizers.json"))
     parser.add_argument("--report", type=Path, nargs="*", help="only report these result files")
     parser.add_argument("--plots", type=Path, default=None)
+    parser.add_argument("--all-seeds", action="store_true",
+                        help="report every finished run, not only seeds that all optimizers finished")
     args = parser.parse_args(argv)
 
     if args.report:
         results = [r for f in args.report for r in json.loads(f.read_text())]
-        print(report(results, args.plots))
+        print(report(results if args.all_seeds else common_seeds(results), args.plots))
         return 0
     rounds, batch = (int(v) for v in args.budget.lower().split("x"))
     tasks = [(p, o, s, rounds, batch) for s in range(args.first_seed, args.first_seed + args.repeats)
