@@ -51,10 +51,10 @@ QUICK = (
 )
 
 
-def kubectl(*args: str, input: str | None = None) -> str:
+def kubectl(*args: str, input: str | None = None, check: bool = True) -> str:
     binary = os.environ.get("KUBECTL", "kubectl")
     result = subprocess.run([binary, *args], input=input, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
+    if result.returncode != 0 and check:
         raise SystemExit(f"kubectl {' '.join(args)}: {result.stderr}")
     return result.stdout
 
@@ -244,11 +244,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             print(json.dumps(results["footprint"], indent=1), flush=True)
         return results
     finally:
+        await api.close()
         if operator is not None:
             operator.terminate()
             operator.wait(timeout=30)
-        kubectl("delete", "namespace", namespace, "--wait=false")
-        await api.close()
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 def main() -> None:

@@ -19,16 +19,16 @@ KILLS = 6
 
 def test_sigkilled_operator_finishes_the_experiment_exactly_once(
         operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
-    max_trials = 12
-    crds.apply(experiment("crash", max_trials=max_trials, parallel=3, sleep=2.5), namespace)
+    max_trials = 15
+    crds.apply(experiment("crash", max_trials=max_trials, parallel=3, sleep=3.0), namespace)
     rng = random.Random(20261130)
     kills = 0
     try:
         while kills < KILLS and not finished(crds, namespace, "crash"):
-            time.sleep(rng.uniform(0.2, 2.5))  # a random moment: mid-pass, mid-create, mid-harvest
+            time.sleep(rng.uniform(0.2, 1.5))  # a random moment: mid-pass, mid-create, mid-harvest
             operator.kill()
             kills += 1
-            time.sleep(rng.uniform(0.0, 1.5))  # pods keep finishing while nobody watches
+            time.sleep(rng.uniform(0.0, 1.0))  # pods keep finishing while nobody watches
             operator.start()
     finally:
         if operator.process is None or operator.process.poll() is not None:

@@ -146,10 +146,10 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
     backoff_limit = int((job.get("spec") or {}).get("backoffLimit") or 0)
     ours = [p for p in pods if _owned_by(p, job["metadata"].get("uid"))]
     live = [p for p in ours if not p["metadata"].get("deletionTimestamp")]
-    succeeded = [p for p in ours if (p.get("status") or {}).get("phase") == "Succeeded"]
+    succeeded = [p for p in ours if _outcome(p) == "Succeeded"]
     if succeeded:
         return _harvest(_newest(succeeded) or succeeded[0])
-    finished = [p for p in ours if (p.get("status") or {}).get("phase") == "Failed"]
+    finished = [p for p in ours if _outcome(p) == "Failed"]
     if finished and (failed or backoff_limit == 0 or len(finished) > backoff_limit):
         pod = _newest(finished) or finished[0]
         if not pod["metadata"].get("deletionTimestamp") or failed:
@@ -185,6 +185,25 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
                         f"{scheduled.get('message') or ''}".rstrip(": "), delete_job=True)
         return Wait("unschedulable")
     return Wait(f"pod {phase or 'Pending'}")
+
+
+def _outcome(pod: Body) -> str | None:
+    """Succeeded or Failed once the pod's trial is over, else None.
+
+    The trial's container terminating settles it: the kubelet reports the pod's terminal phase
+    only after tearing the pod down, about two seconds later, and the next trial need not wait
+    for that. A failed container that the pod would restart (restartPolicy OnFailure) is not over.
+    """
+    status = pod.get("status") or {}
+    phase = status.get("phase")
+    if phase in ("Succeeded", "Failed"):
+        return str(phase)
+    terminated = (_container_status(pod, main_container(pod)).get("state") or {}).get("terminated")
+    if not terminated:
+        return None
+    if terminated.get("exitCode") == 0:
+        return "Succeeded"
+    return "Failed" if (pod.get("spec") or {}).get("restartPolicy", "Never") == "Never" else None
 
 
 def _judge_failed_pod(pod: Body) -> Step:

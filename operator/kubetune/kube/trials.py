@@ -11,6 +11,7 @@ started Trial whose Job is missing failed with JobDeleted, it is never run again
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import Any
@@ -85,8 +86,8 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
     except ValidationError as err:
         log.warning("trial %s/%s is not a valid Trial, left alone: %s", namespace, name, err)
         return
-    job = await rt.api.get(JOBS, namespace, name)
-    pods = await rt.api.list(PODS, namespace, selector=f"{TRIAL_LABEL}={name}") if job is not None else []
+    job, pods = await asyncio.gather(rt.api.get(JOBS, namespace, name),
+                                     rt.api.list(PODS, namespace, selector=f"{TRIAL_LABEL}={name}"))
     now = dt.datetime.now(dt.UTC)
     step = classify(trial, job, pods, now=now, unschedulable_after=rt.unschedulable_after)
     if isinstance(step, Wait):
