@@ -198,11 +198,13 @@ def write_doc(results: dict[str, Any], path: Path) -> None:
     body = f"""{SECTION}
 
 Measured by `bench/control_plane.py` on the offline single-node cluster (Kubernetes
-{results['kubernetes']}, {results['cpus']} CPUs), operator out of cluster, {results['date']}.
+{results['kubernetes']}, {results['cpus']} CPUs shared with other work: 1-minute load average
+{results['load_average_1m']} at the start), operator out of cluster, {results['date']}.
 
 **Trial-to-trial latency**: from a trial's container terminating to the next trial's Job being
 created, `parallelTrials: 1`, `sobol`, {lat['gaps']} gaps over {lat['trials']} trials. Both instants
-are watch events received by the bench (one clock, sub-second).
+are watch events received by the bench (one clock, sub-second). The API's own timestamps
+(`finishedAt`, `creationTimestamp`) have whole seconds only, hence the coarse second row.
 
 | metric | p50 | p95 | max | target |
 | --- | --- | --- | --- | --- |
@@ -211,9 +213,15 @@ are watch events received by the bench (one clock, sub-second).
 | same, from API timestamps (whole seconds) | {lat['api_timestamps_p50_s']:.0f} s \
 | {lat['api_timestamps_p95_s']:.0f} s | | |
 
-The chain behind it: pod status (kubelet) → pod watch event → Trial pass (read Trial, Job, pods;
-harvest the termination message; patch the Trial's status) → Trial watch event → Experiment pass
-(read, list Trials, plan in a worker thread, create the Trial, create its Job at once).
+The chain behind it: container terminated (kubelet status) → pod watch event → Trial pass (read
+Trial, Job, pods; harvest the termination message; patch the Trial's status) → Trial watch event →
+Experiment pass (read, list Trials, plan in a worker thread, create the Trial, create its Job at
+once). The operator acts on the container's terminated state, not on the pod's terminal phase:
+the kubelet reports that phase only after tearing the pod down, about 2 s later (waiting for it
+made this gap 2.1 s p50 in a first run).
+
+Reproduce: `KUBECONFIG=$(hack/cluster/kubeconfig-path.sh) .venv/bin/python bench/control_plane.py --doc`
+(it starts its own operator; about 2 minutes).
 
 **Footprint**: operator RSS with {foot['experiments']} experiments running at once
 ({foot['trials_each']} trials each, {foot['parallel_each']} in parallel, `{foot['algorithm']}`), sampled every 0.5 s:
@@ -234,7 +242,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     operator = None if args.external_operator else start_operator(args.metrics_port)
     try:
         results: dict[str, Any] = {"date": dt.date.today().isoformat(), "cpus": os.cpu_count(),
-                                   "python": platform.python_version()}
+                                   "python": platform.python_version(),
+                                   "load_average_1m": round(os.getloadavg()[0], 1)}
         version = json.loads(kubectl("version", "-o", "json"))
         results["kubernetes"] = version.get("serverVersion", {}).get("gitVersion", "?")
         results["latency"] = await latency(api, namespace, args.trials)

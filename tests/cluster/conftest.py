@@ -99,13 +99,14 @@ def _script(name: str, *args: str, timeout: float = 1800) -> str:
     return result.stdout.strip()
 
 
-def _kubectl_binary() -> str:
+def _kubectl_binary(*, required: bool = True) -> str:
+    """The kubectl that hack/cluster/build.sh pinned, else the one on PATH."""
     if (HACK / "bin-path.sh").exists():
         candidate = Path(_script("bin-path.sh")) / "kubectl"
         if candidate.exists():
             return str(candidate)
-    found = shutil.which("kubectl")
-    if not found:
+    found = shutil.which("kubectl") or ""
+    if not found and required:
         pytest.fail("kubectl not found (neither hack/cluster/build.sh's nor one on PATH)", pytrace=False)
     return found
 
@@ -115,8 +116,11 @@ def kube() -> Iterator[Kubectl]:
     """A reachable cluster: ``$KUBECONFIG``'s, or the offline one brought up (and down) here."""
     started_here = False
     kubeconfig = os.environ.get("KUBECONFIG", "")
-    kubectl = shutil.which("kubectl") or ""
-    if not (kubeconfig and kubectl and _reachable(kubectl, kubeconfig)):
+    kubectl = _kubectl_binary(required=False)
+    if kubeconfig and kubectl and _reachable(kubectl, kubeconfig):
+        if (HACK / "kubeconfig-path.sh").exists() and _script("kubeconfig-path.sh") == kubeconfig:
+            _script("load-image.sh", PYTHON_IMAGE)  # the offline cluster: make sure the trials' image is there
+    else:
         for tool in ("bash", "docker", "go"):
             if not shutil.which(tool):
                 pytest.fail(f"{tool} is required to bring up the offline cluster and is not installed",
