@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.tools import REPO, find_tool
+from tests.e2e.tools import CACHE, REPO, find_tool
 
 OPERATOR_IMAGE = "kubetune/operator:dev"
 TRAINER_IMAGE = "kubetune/trainer:dev"
@@ -73,17 +73,34 @@ class Cluster:
         return time.monotonic() - started
 
 
+def _reachable(kubectl: str, kubeconfig: str) -> bool:
+    """The API server answers /readyz and a node is Ready."""
+    env = {"KUBECONFIG": kubeconfig}
+    if sh(kubectl, "get", "--raw", "/readyz", env=env, check=False, timeout=30).returncode != 0:
+        return False
+    ready = sh(kubectl, "get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
+               env=env, check=False, timeout=30)
+    return "True" in ready.stdout
+
+
 def _offline_cluster() -> Iterator[Cluster]:
     hack = REPO / "hack" / "cluster"
     bin_dir = Path(sh(str(hack / "build.sh"), timeout=3600).stdout.strip().splitlines()[-1])
-    up = sh(str(hack / "up.sh"), timeout=600)
-    started_here = "already up" not in up.stderr
-    kubeconfig = next(line.split("=", 1)[1] for line in up.stdout.splitlines() if line.startswith("export KUBECONFIG="))
+    kubectl = str(bin_dir / "kubectl")
+    cluster_dir = Path(os.environ.get("CLUSTER_DIR") or CACHE / "cluster")
+    kubeconfig = os.environ.get("KUBECONFIG") or str(cluster_dir / "kubeconfig" / "admin.kubeconfig")
+    # A cluster that answers is used as it is (another session may be using it too): up.sh is
+    # run, and down.sh at the end, only when none does.
+    started_here = not (Path(kubeconfig).exists() and _reachable(kubectl, kubeconfig))
+    if started_here:
+        up = sh(str(hack / "up.sh"), timeout=600)
+        kubeconfig = next(line.split("=", 1)[1] for line in up.stdout.splitlines()
+                          if line.startswith("export KUBECONFIG="))
 
     def load(images: list[str]) -> None:
         sh(str(hack / "load-image.sh"), *images, timeout=900)
 
-    yield Cluster("offline", kubeconfig, str(bin_dir / "kubectl"), str(bin_dir / "helm"), load)
+    yield Cluster("offline", kubeconfig, kubectl, str(bin_dir / "helm"), load)
     if started_here and os.environ.get("KUBETUNE_E2E_KEEP_CLUSTER") != "1":
         sh(str(hack / "down.sh"), timeout=300, check=False)
 

@@ -43,8 +43,8 @@ def flatten(rules: Iterable[dict[str, Any]]) -> set[Permission]:
 def parse_can_i_list(text: str) -> set[Permission]:
     """``kubectl auth can-i --list`` as permissions (non-resource URLs left out).
 
-    Rows look like ``jobs.batch   []   []   [get list watch create delete]``; a subresource of a
-    group prints as ``experiments/status.kubetune.io``.
+    Rows look like ``jobs.batch   []   []   [get list watch create delete]``; a subresource
+    prints as ``experiments.kubetune.io/status`` (``pods/log`` in the core group).
     """
     lines = [line for line in text.splitlines() if line.strip()]
     header, rows = lines[0], lines[1:]
@@ -56,5 +56,8 @@ def parse_can_i_list(text: str) -> set[Permission]:
             continue  # a non-resource URL such as /healthz
         verbs = row[row.rindex("[") + 1:row.rindex("]")].split()
         name, _, group = resource.partition(".")
+        if "/" in group:  # experiments.kubetune.io/status
+            group, subresource = group.split("/", 1)
+            name = f"{name}/{subresource}"
         out.update((group, name, verb) for verb in verbs)
     return out

@@ -141,6 +141,7 @@ def test_deployment_is_one_restricted_replica_with_probes(helm: str) -> None:
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     pod = deployment["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "kt-kubetune"
+    assert pod["enableServiceLinks"] is False  # Service kt-kubetune-metrics would set KUBETUNE_METRICS_PORT
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     container = operator_container(manifests)

@@ -22,6 +22,7 @@ spec:
       template:
         spec:
           restartPolicy: Never
+          enableServiceLinks: false
           {{- with .Values.imagePullSecrets }}
           imagePullSecrets:
             {{- toYaml . | nindent 12 }}
