@@ -240,6 +240,13 @@ def write_section(results: dict[str, Any], doc: Path, plotted: bool) -> None:
         "only the last 12; `bayes:initialTrials=5` lets the model take over after 5.",
         "",
     ]
+    body += ["Per seed (expert: accuracy; searches: best after all evaluations):", ""]
+    expert_by_seed = sorted((r["seed"], r["accuracy"]) for r in results["expert"])
+    body.append("- expert: " + ", ".join(f"{a:.3f}" if a is not None else "diverged" for _, a in expert_by_seed))
+    for algorithm in config["algorithms"]:
+        runs = sorted((r for r in results["runs"] if r["algorithm"] == algorithm), key=lambda r: r["seed"])
+        body.append(f"- {algorithm}: " + ", ".join(f"{best_so_far(r['accuracies'])[-1]:.3f}" for r in runs))
+    body.append("")
     if plotted:
         body += [f"![best-so-far validation error](img/{PLOT.name})", ""]
     body += [f"- {note}" for note in notes]
@@ -262,7 +269,7 @@ def load_results(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {"config": config, "runs": [], "expert": [], "notes": [], "wall_minutes": 0.0}
     for path in sorted(folder.glob("*.json")):
         part = json.loads(path.read_text())
-        if part["config"] != _comparable(config):
+        if _comparable(part["config"]) != _comparable(config):
             print(f"ignoring {path}: recorded with another setup", file=sys.stderr)
             continue
         runs = [r for r in part["runs"] if r["seed"] in config["seeds"]]
@@ -290,7 +297,7 @@ def run_strategy(strategy: str, args: argparse.Namespace, config: dict[str, Any]
     part: dict[str, Any] = {"config": _comparable(config), "runs": [], "notes": [], "wall_minutes": 0.0}
     if path.exists():
         previous = json.loads(path.read_text())
-        if previous["config"] == part["config"]:
+        if _comparable(previous["config"]) == part["config"]:
             part = previous
     experiment = Experiment.model_validate(yaml.safe_load(args.space.read_text()))
     space = Space(experiment.spec.parameters)
