@@ -16,7 +16,9 @@ cd "$(dirname "$0")/.."
 DEVICE=${SMOKE_DEVICE:-cuda}
 IMAGES=${SMOKE_IMAGES:-50000}
 BATCH=${SMOKE_BATCH:-256}
-PYTHON=${PYTHON:-$( [[ -x .venv/bin/python ]] && echo .venv/bin/python || command -v python3 )}
+if [[ -z ${PYTHON:-} ]]; then
+  if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=$(command -v python3); fi
+fi
 
 if [[ $DEVICE == cuda* ]]; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || {
@@ -32,6 +34,7 @@ fi
 
 exec "$PYTHON" - "$DEVICE" "$IMAGES" "$BATCH" <<'PY'
 import sys
+from dataclasses import replace
 import time
 from pathlib import Path
 
@@ -49,7 +52,7 @@ if device.startswith("cuda"):
           f"bf16={torch.cuda.is_bf16_supported()}", flush=True)
 n_val = max(1, images // 10)
 splits = data.synthetic(images + n_val, 32)
-hp = train.replace(train.EXPERT_DEFAULTS["allcnn"], epochs=2)
+hp = replace(train.EXPERT_DEFAULTS["allcnn"], epochs=2)
 for amp in (False, True) if device.startswith("cuda") else (False,):
     stamps: list[float] = []
     opts = train.Options(model="allcnn", dataset="synthetic", width=1.0, batch_size=batch, device=device, amp=amp)
