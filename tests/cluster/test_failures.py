@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -85,3 +86,24 @@ def test_max_failed_trials_ends_the_experiment_failed(
     assert "2 trials failed, more than maxFailedTrials=1" in condition["message"]
     trials = crds.items("trials", namespace, f"{EXPERIMENT_LABEL}=flaky")
     assert len(trials) == 2 and all(t["status"]["reason"] == "NonZeroExit" for t in trials)
+
+
+def test_a_spec_the_schema_accepts_but_the_models_reject_fails_with_invalid_spec(
+        operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
+    crds.apply(experiment("odd", algorithm={"name": "sobol", "settings": {"gridPoints": 5}}), namespace)
+    body = wait_for(lambda: finished(crds, namespace, "odd"), timeout=60, what="the experiment to fail")
+    condition = next(c for c in body["status"]["conditions"] if c["type"] == "Failed")
+    assert (body["status"]["phase"], condition["reason"]) == ("Failed", "InvalidSpec")
+    assert "gridPoints" in condition["message"]
+    assert crds.items("trials", namespace) == []
+    fixed = {"spec": {"algorithm": {"name": "sobol", "settings": None}, "maxTrials": 2, "parallelTrials": 2}}
+    crds.run("patch", "experiment", "odd", "-n", namespace, "--type=merge", "-p", json.dumps(fixed))
+    body = wait_for(lambda: succeeded_with(crds, namespace, "odd", 2), timeout=120,
+                    what="the fixed experiment to succeed", interval=0.5)
+    assert not [c for c in body["status"]["conditions"] if c["type"] == "Failed" and c["status"] == "True"]
+
+
+def succeeded_with(kube: Kubectl, namespace: str, name: str, trials: int) -> dict[str, Any] | None:
+    body = kube.get("experiment", name, namespace)
+    status = (body or {}).get("status") or {}
+    return body if status.get("phase") == "Succeeded" and status["trials"]["succeeded"] == trials else None
