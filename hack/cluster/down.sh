@@ -34,6 +34,7 @@ stop() { # component [grace_s]
   local f=$RUN/$1.pid grace=${2:-10} pid i
   if pid_alive "$f"; then
     pid=$(cat "$f")
+    local t0=$EPOCHREALTIME
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < grace * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
@@ -41,7 +42,7 @@ stop() { # component [grace_s]
       kill -KILL "$pid" 2>/dev/null || true
       sleep 0.2
     fi
-    log "stopped $1 (pid $pid)"
+    log "stopped $1 (pid $pid) in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
   fi
   rm -f "$f"
 }
@@ -53,6 +54,7 @@ stop kube-proxy
 # 2. pods: kill and delete every task and container in containerd's k8s.io namespace
 if pid_alive "$RUN/containerd.pid" && [[ -S $CONTAINERD_SOCK ]]; then
   CTR=(ctr --address "$CONTAINERD_SOCK" --namespace k8s.io)
+  t0=$SECONDS
   mapfile -t tasks < <("${CTR[@]}" tasks ls -q 2>/dev/null || true)
   for t in "${tasks[@]}"; do "${CTR[@]}" tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
   for t in "${tasks[@]}"; do
@@ -60,8 +62,8 @@ if pid_alive "$RUN/containerd.pid" && [[ -S $CONTAINERD_SOCK ]]; then
     "${CTR[@]}" tasks delete -f "$t" >/dev/null 2>&1 || true
   done
   mapfile -t ctrs < <("${CTR[@]}" containers ls -q 2>/dev/null || true)
-  for c in "${ctrs[@]}"; do "${CTR[@]}" containers delete "$c" >/dev/null 2>&1 || true; done
-  ((${#tasks[@]} + ${#ctrs[@]} == 0)) || log "deleted ${#tasks[@]} tasks, ${#ctrs[@]} containers"
+  if ((${#ctrs[@]})); then "${CTR[@]}" containers delete "${ctrs[@]}" >/dev/null 2>&1 || true; fi
+  ((${#tasks[@]} + ${#ctrs[@]} == 0)) || log "deleted ${#tasks[@]} tasks, ${#ctrs[@]} containers in $((SECONDS - t0)) s"
 fi
 stop containerd 15
 # whatever containerd could not clean (it was dead, or a shim hung): the bundles' own pid files
