@@ -117,30 +117,34 @@ async def wait_finished(api: KubeApi, namespace: str, names: list[str], timeout:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        bodies = [await api.get(EXPERIMENTS, namespace, n) for n in names]
+        try:
+            bodies = [await api.get(EXPERIMENTS, namespace, n) for n in names]
+        except (OSError, aiohttp.ClientError) as err:
+            raise SystemExit(f"lost the API server ({err}); was the cluster restarted? run the bench again") from None
         if all(((b or {}).get("status") or {}).get("phase") in ("Succeeded", "Failed") for b in bodies):
             return
         await asyncio.sleep(0.5)
     raise SystemExit(f"experiments {names} did not finish within {timeout:g} s")
 
 
-async def latency(api: KubeApi, namespace: str, trials: int) -> dict[str, Any]:
+async def latency(api: KubeApi, namespace: str, trials: int, algorithm: str) -> dict[str, Any]:
     watcher = Watcher(api, namespace)
     watching = asyncio.create_task(watcher.run())
     await asyncio.sleep(1.0)  # the watches are open before the first trial exists
+    name = f"latency-{algorithm}"
     kubectl("apply", "-n", namespace, "-f", "-",
-            input=json.dumps(experiment("latency", QUICK, max_trials=trials, parallel=1)))
-    await wait_finished(api, namespace, ["latency"], timeout=60 + 15 * trials)
+            input=json.dumps(experiment(name, QUICK, max_trials=trials, parallel=1, algorithm=algorithm)))
+    await wait_finished(api, namespace, [name], timeout=60 + 15 * trials)
     await asyncio.sleep(1.0)
     watching.cancel()
     gaps, coarse = [], []
     for index in range(trials - 1):
-        done, following = f"latency-{index}", f"latency-{index + 1}"
+        done, following = f"{name}-{index}", f"{name}-{index + 1}"
         if done in watcher.terminated and following in watcher.job_added:
             gaps.append(watcher.job_added[following] - watcher.terminated[done])
             coarse.append(_ts(watcher.job_created[following]) - _ts(watcher.finished_at[done]))
     return {
-        "trials": trials, "gaps": len(gaps),
+        "algorithm": algorithm, "trials": trials, "gaps": len(gaps),
         "p50_s": percentile(gaps, 50), "p95_s": percentile(gaps, 95), "max_s": max(gaps, default=float("nan")),
         "mean_s": statistics.fmean(gaps) if gaps else float("nan"),
         "api_timestamps_p50_s": percentile(coarse, 50), "api_timestamps_p95_s": percentile(coarse, 95),
@@ -193,6 +197,14 @@ def start_operator(metrics_port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the operator did not become healthy")
 
 
+def _bayes_row(results: dict[str, Any]) -> str:
+    bayes = results.get("latency_bayes")
+    if not bayes:
+        return ""
+    return (f"| same with `bayes` (a GP fit per pass, {bayes['gaps']} gaps) | {bayes['p50_s']:.3f} s "
+            f"| {bayes['p95_s']:.3f} s | {bayes['max_s']:.3f} s | |\n")
+
+
 def write_doc(results: dict[str, Any], path: Path) -> None:
     lat, foot = results["latency"], results["footprint"]
     body = f"""{SECTION}
@@ -212,7 +224,7 @@ are watch events received by the bench (one clock, sub-second). The API's own ti
 | {lat['max_s']:.3f} s | ≤ 1 s p50, ≤ 2 s p95 |
 | same, from API timestamps (whole seconds) | {lat['api_timestamps_p50_s']:.0f} s \
 | {lat['api_timestamps_p95_s']:.0f} s | | |
-
+{_bayes_row(results)}
 The chain behind it: container terminated (kubelet status) → pod watch event → Trial pass (read
 Trial, Job, pods; harvest the termination message; patch the Trial's status) → Trial watch event →
 Experiment pass (read, list Trials, plan in a worker thread, create the Trial, create its Job at
@@ -220,8 +232,8 @@ once). The operator acts on the container's terminated state, not on the pod's t
 the kubelet reports that phase only after tearing the pod down, about 2 s later (waiting for it
 made this gap 2.1 s p50 in a first run).
 
-Reproduce: `KUBECONFIG=$(hack/cluster/kubeconfig-path.sh) .venv/bin/python bench/control_plane.py --doc`
-(it starts its own operator; about 2 minutes).
+Reproduce: `KUBECONFIG=$(hack/cluster/kubeconfig-path.sh) .venv/bin/python bench/control_plane.py --bayes --doc`
+(it starts its own operator; about 4 minutes).
 
 **Footprint**: operator RSS with {foot['experiments']} experiments running at once
 ({foot['trials_each']} trials each, {foot['parallel_each']} in parallel, `{foot['algorithm']}`), sampled every 0.5 s:
@@ -246,8 +258,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                    "load_average_1m": round(os.getloadavg()[0], 1)}
         version = json.loads(kubectl("version", "-o", "json"))
         results["kubernetes"] = version.get("serverVersion", {}).get("gitVersion", "?")
-        results["latency"] = await latency(api, namespace, args.trials)
+        results["latency"] = await latency(api, namespace, args.trials, "sobol")
         print(json.dumps(results["latency"], indent=1), flush=True)
+        if args.bayes:
+            results["latency_bayes"] = await latency(api, namespace, args.trials, "bayes")
+            print(json.dumps(results["latency_bayes"], indent=1), flush=True)
         if operator is not None:
             results["footprint"] = await footprint(api, namespace, args.experiments, operator.pid, args.algorithm)
             print(json.dumps(results["footprint"], indent=1), flush=True)
@@ -265,6 +280,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=32)
     parser.add_argument("--experiments", type=int, default=10)
     parser.add_argument("--algorithm", default="sobol", help="algorithm of the footprint experiments")
+    parser.add_argument("--bayes", action="store_true", help="also measure the latency with algorithm bayes")
     parser.add_argument("--metrics-port", type=int, default=18080)
     parser.add_argument("--external-operator", action="store_true", help="measure latency only, operator running")
     parser.add_argument("--doc", action="store_true", help="write docs/benchmarks.md's Control plane section")
