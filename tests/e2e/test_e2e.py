@@ -10,6 +10,7 @@ Experiment removes its children → helm uninstall keeps Experiments and Trials.
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -18,7 +19,7 @@ import yaml
 
 from tests.e2e import rbac
 from tests.e2e.conftest import OPERATOR_IMAGE, Cluster
-from tests.e2e.tools import CHART, REPO
+from tests.e2e.tools import CHART, KUBERNETES_VERSION, REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
@@ -27,9 +28,9 @@ SYSTEM_NS = "kubetune-system"  # the operator's namespace
 WATCHED_NS = "kt-e2e"  # the one namespace it watches (namespaced RBAC)
 OTHER_NS = "kt-e2e-other"  # a namespace it must not touch
 EXPERIMENT = "allcnn-digits"
-#: The example as written (8 trials of 1-10 epochs, 1 CPU each) takes long on a 2-core CI node;
-#: the test applies a copy with 6 trials, half the epochs and half a CPU per trial.
-MAX_TRIALS, EPOCH_SCALE, TRIAL_CPU = 6, "0.01", "500m"
+#: The example asks 8 trials of 1 CPU each; the test applies a copy with 6 trials (the same
+#: epochs) and half a CPU per trial, so two trials and the operator fit a 2-core CI node.
+MAX_TRIALS, TRIAL_CPU = 6, "500m"
 OPERATOR_SA = f"system:serviceaccount:{SYSTEM_NS}:{RELEASE}"
 
 
@@ -110,7 +111,8 @@ def test_namespaced_rbac_is_exactly_the_minimal_set(release: Cluster, baseline: 
 def test_cluster_wide_rbac_is_exactly_the_minimal_set(release: Cluster, baseline: set[rbac.Permission]) -> None:
     """The cluster-wide mode's RBAC, applied on its own (a second operator would race the first)."""
     rendered = release.helm("template", "kt-cw", str(CHART), "--namespace", OTHER_NS,
-                            "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml").stdout
+                            "--kube-version", KUBERNETES_VERSION, "--show-only", "templates/serviceaccount.yaml",
+                            "--show-only", "templates/rbac.yaml").stdout
     release.kubectl("apply", "-f", "-", input=rendered)
     try:
         user = f"system:serviceaccount:{OTHER_NS}:kt-cw-kubetune"
@@ -126,13 +128,11 @@ def test_cluster_wide_rbac_is_exactly_the_minimal_set(release: Cluster, baseline
 
 
 def example_copy() -> str:
-    """examples/allcnn-digits.yaml with fewer trials and epochs (see MAX_TRIALS)."""
+    """examples/allcnn-digits.yaml with fewer trials and a smaller CPU request (see MAX_TRIALS)."""
     manifest = yaml.safe_load((REPO / "examples" / "allcnn-digits.yaml").read_text())
     manifest["spec"]["maxTrials"] = MAX_TRIALS
     assert manifest["spec"]["parallelTrials"] == 2
     container = manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    args = container["args"]
-    args[args.index("--epoch-scale") + 1] = EPOCH_SCALE
     container["resources"]["requests"]["cpu"] = TRIAL_CPU
     return yaml.safe_dump(manifest)
 
@@ -193,10 +193,11 @@ def test_trials_carry_real_accuracies_and_the_best_is_the_best(release: Cluster)
 def test_events_tell_the_story(release: Cluster) -> None:
     events = get_json(release, "events", "-n", WATCHED_NS, "--field-selector",
                       f"involvedObject.kind=Experiment,involvedObject.name={EXPERIMENT}")["items"]
-    reasons = [e["reason"] for e in events]
-    assert reasons.count("TrialCreated") == MAX_TRIALS or sum(
-        e.get("count", 1) for e in events if e["reason"] == "TrialCreated") == MAX_TRIALS, reasons
-    assert "NewBestTrial" in reasons and "ExperimentSucceeded" in reasons, reasons
+    reasons = {e["reason"] for e in events}
+    assert {"TrialCreated", "NewBestTrial", "ExperimentSucceeded"} <= reasons, reasons
+    created = " ".join(e["message"] for e in events if e["reason"] == "TrialCreated")
+    for trial in trials_of(release, EXPERIMENT):
+        assert f"trial {trial['metadata']['name']} created" in created, created
     described = release.kubectl("describe", "experiment", EXPERIMENT, "-n", WATCHED_NS).stdout
     assert "ExperimentSucceeded" in described and "Conditions" in described
 
@@ -212,7 +213,8 @@ def test_operator_metrics_endpoint(release: Cluster) -> None:
 
 def test_helm_test_passes(release: Cluster) -> None:
     started = time.monotonic()
-    release.helm("test", RELEASE, "--namespace", SYSTEM_NS, "--timeout", "6m", "--logs")
+    # no --logs: the test pod is deleted as soon as it succeeds (hook-delete-policy hook-succeeded)
+    release.helm("test", RELEASE, "--namespace", SYSTEM_NS, "--timeout", "6m")
     release.timings["helm test"] = time.monotonic() - started
 
 
@@ -225,7 +227,7 @@ def test_helm_upgrade_with_changed_values_keeps_working(release: Cluster) -> Non
     assert container["command"] == ["kubetune", "--verbose", "operator"]
     assert container["resources"]["limits"]["memory"] == "768Mi"
     assert experiment(release)["status"]["phase"] == "Succeeded"  # kept across the restart
-    release.helm("test", RELEASE, "--namespace", SYSTEM_NS, "--timeout", "6m", "--logs")
+    release.helm("test", RELEASE, "--namespace", SYSTEM_NS, "--timeout", "6m")
 
 
 # --- deleting, uninstalling ----------------------------------------------------------------------
@@ -285,8 +287,12 @@ def test_uninstall_removes_the_operator_and_keeps_experiments_and_trials(release
 
 @pytest.fixture(scope="module", autouse=True)
 def cleanup(cluster: Cluster) -> Any:
-    """Afterwards: the test namespaces and the release go (kopf finalizers dropped first)."""
+    """Afterwards: the test namespaces and the release go (kopf finalizers dropped first).
+
+    KUBETUNE_E2E_KEEP=1 leaves everything as the tests left it, for a look after a failure."""
     yield
+    if os.environ.get("KUBETUNE_E2E_KEEP") == "1":
+        return
     cluster.helm("uninstall", RELEASE, "--namespace", SYSTEM_NS, check=False)
     for kind in ("experiments", "trials"):
         listed = cluster.kubectl("get", kind, "-n", WATCHED_NS, "-o", "name", check=False).stdout.split()
