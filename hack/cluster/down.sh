@@ -30,14 +30,17 @@ flock -w 300 9 || die "another up.sh/down.sh holds $CLUSTER_DIR/.lock"
 problems=0
 warn() { log "WARNING: $*"; problems=$((problems + 1)); }
 
+# alive and not a zombie (our daemons are reparented to pid 1, which may reap them late)
+running() { kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+
 stop() { # component [grace_s]
   local f=$RUN/$1.pid grace=${2:-10} pid i
   if pid_alive "$f"; then
     pid=$(cat "$f")
     local t0=$EPOCHREALTIME
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < grace * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
+    for ((i = 0; i < grace * 10; i++)); do running "$pid" || break; sleep 0.1; done
+    if running "$pid"; then
       log "$1 (pid $pid) ignored SIGTERM for ${grace}s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
       sleep 0.2
