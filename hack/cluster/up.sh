@@ -35,6 +35,7 @@ chmod 700 "$PKI" "$CLUSTER_DIR/etcd"
 
 exec 9>"$CLUSTER_DIR/.lock"
 flock -w 300 9 || die "another up.sh/down.sh holds $CLUSTER_DIR/.lock"
+T_START=$(date +%s)   # after the wait for the lock: "fresh" means newer than this
 
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
 
@@ -60,7 +61,16 @@ lease_fresh() {
 node_ready() {
   [[ $(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
 }
-if ((alive == ${#COMPONENTS[@]})) && kc get --raw /readyz >/dev/null 2>&1 && node_ready && lease_fresh; then
+healthy() { kc get --raw /readyz >/dev/null 2>&1 && node_ready && lease_fresh; }
+if ((alive == ${#COMPONENTS[@]})); then
+  # all processes run: give a loaded machine time to answer before calling the cluster unhealthy,
+  # because the way out (down.sh, then a start) interrupts whoever is using it
+  for ((i = 0; i < 12; i++)); do
+    healthy && break
+    sleep 2.5
+  done
+fi
+if ((alive == ${#COMPONENTS[@]})) && healthy; then
   log "cluster already up and healthy ($CLUSTER_DIR)"
   # for callers that stop only a cluster they started (a concurrent up.sh may have started it)
   echo "# kubetune-cluster: already-up"
@@ -221,6 +231,7 @@ images=("$PAUSE_IMAGE")
 /usr/bin/docker image inspect "$PYTHON_BASE_IMAGE" >/dev/null 2>&1 && images+=("$PYTHON_BASE_IMAGE")
 "$HACK_CLUSTER/load-image.sh" "${images[@]}"
 
+T_KUBELET=$(date +%s)
 start kubelet "$BIN_DIR/kubelet" \
   --config="$ETC/kubelet-config.yaml" --kubeconfig="$KCFG/kubelet.kubeconfig" \
   --root-dir="$CLUSTER_DIR/node/kubelet" --cert-dir="$CLUSTER_DIR/node/kubelet/pki" \
@@ -229,7 +240,7 @@ start kubelet "$BIN_DIR/kubelet" \
 start kube-proxy "$BIN_DIR/kube-proxy" --config="$ETC/kube-proxy-config.yaml"
 
 # pitfall: after a restart the node shows the old Ready=True for up to 40 s
-wait_for kubelet 120 node_ready_since "$T_START"
+wait_for kubelet 120 node_ready_since "$T_KUBELET"
 T_READY=$SECONDS
 # what the first test needs: a default service account, and kube-proxy's rule for the API service
 wait_for kube-controller-manager 60 kc -n default get serviceaccount default
