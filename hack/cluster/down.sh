@@ -2,7 +2,7 @@
 # Stop the local cluster and undo what it changed on the host. Idempotent.
 #
 #   hack/cluster/down.sh            # keeps etcd data, certs, containerd's images (fast warm start)
-#   hack/cluster/down.sh --purge    # also deletes all of $CLUSTER_DIR
+#   hack/cluster/down.sh --purge    # also deletes everything in $CLUSTER_DIR (etcd, certs, images, logs)
 #
 # Stops exactly the processes named by its pid files (never by name), kills and deletes the pods'
 # containerd tasks, removes their network namespaces, the hard-coded host paths the kubelet and
@@ -156,7 +156,8 @@ if ((PURGE)); then
   if awk -v d="$CLUSTER_DIR/" 'index($5, d) == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; then
     die "mounts left under $CLUSTER_DIR; not purging"
   fi
-  rm -rf "$CLUSTER_DIR"
+  # all but the lock file, which a waiting up.sh may already hold open
+  find "$CLUSTER_DIR" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
   log "purged $CLUSTER_DIR"
 fi
 ((problems == 0)) || die "down finished with $problems problems (see above)"

@@ -28,14 +28,16 @@ KCFG=$CLUSTER_DIR/kubeconfig
 ETC=$CLUSTER_DIR/etc
 RUN=$CLUSTER_DIR/run
 LOGS=$CLUSTER_DIR/logs
-mkdir -p "$PKI" "$KCFG" "$ETC/cni/net.d" "$RUN/containerd" "$LOGS" "$CLUSTER_DIR/etcd" \
-  "$CLUSTER_DIR/node/kubelet" "$CLUSTER_DIR/node/cni/ipam" "$CLUSTER_DIR/node/kubelet-plugins/volume/exec" \
-  "$CLUSTER_DIR/node/controller-manager-flexvolume"
-chmod 700 "$PKI" "$CLUSTER_DIR/etcd"
+mkdir -p "$CLUSTER_DIR"
 
 exec 9>"$CLUSTER_DIR/.lock"
 flock -w 300 9 || die "another up.sh/down.sh holds $CLUSTER_DIR/.lock"
 T_START=$(date +%s)   # after the wait for the lock: "fresh" means newer than this
+# (after the lock: a down.sh --purge we waited for removes the whole folder)
+mkdir -p "$PKI" "$KCFG" "$ETC/cni/net.d" "$RUN/containerd" "$LOGS" "$CLUSTER_DIR/etcd" \
+  "$CLUSTER_DIR/node/kubelet" "$CLUSTER_DIR/node/cni/ipam" "$CLUSTER_DIR/node/kubelet-plugins/volume/exec" \
+  "$CLUSTER_DIR/node/controller-manager-flexvolume"
+chmod 700 "$PKI" "$CLUSTER_DIR/etcd"
 
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
 
