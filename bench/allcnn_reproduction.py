@@ -240,6 +240,16 @@ def write_section(results: dict[str, Any], doc: Path, plotted: bool) -> None:
         "only the last 12; `bayes:initialTrials=5` lets the model take over after 5.",
         "",
     ]
+    shares = []
+    for algorithm in config["algorithms"]:
+        accs = [a for r in results["runs"] if r["algorithm"] == algorithm for a in r["accuracies"]]
+        if accs:
+            useful = sum(a is not None and a >= CHANCE for a in accs)
+            shares.append(f"`{algorithm}` {useful}/{len(accs)} ({100 * useful / len(accs):.0f}%)")
+    if shares:
+        body += ["Trials that learned something (finished, accuracy ≥ "
+                 f"{CHANCE}): " + ", ".join(shares) + ". Random's share estimates how much of the seed's "
+                 "space trains at all at this budget; a model-based search should raise it.", ""]
     body += ["Per seed (expert: accuracy; searches: best after all evaluations):", ""]
     expert_by_seed = sorted((r["seed"], r["accuracy"]) for r in results["expert"])
     body.append("- expert: " + ", ".join(f"{a:.3f}" if a is not None else "diverged" for _, a in expert_by_seed))
