@@ -54,7 +54,7 @@ _APT_UPDATED=0
 apt_ensure() {
   local missing=() p
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == 'install ok installed' ]] || missing+=("$p")
   done
   ((${#missing[@]})) || return 0
   log "apt-get install ${missing[*]}"

@@ -29,7 +29,7 @@ for img in "$@"; do
   id=$("$DOCKER" image inspect --format '{{.Id}}' "$img" 2>/dev/null) || die "docker has no image $img (build it first)"
   full=$(normalize "$img")
   mark=$MARKS/$(echo "$full" | tr '/:@' '___')
-  if [[ $(cat "$mark" 2>/dev/null) == "$id" ]] && "${CTR[@]}" images ls -q "name==$full" | grep -qx "$full"; then
+  if [[ $(cat "$mark" 2>/dev/null) == "$id" ]] && [[ $("${CTR[@]}" images ls -q "name==$full") == "$full" ]]; then
     log "$img: already in containerd as $full"
   else
     todo+=("$img")
@@ -43,7 +43,7 @@ log "importing ${todo[*]}"
   || die "import of ${todo[*]} into $CONTAINERD_SOCK failed"
 for img in "${todo[@]}"; do
   full=$(normalize "$img")
-  "${CTR[@]}" images ls -q "name==$full" | grep -qx "$full" || die "$img is not listed by containerd as $full after import"
+  [[ $("${CTR[@]}" images ls -q "name==$full") == "$full" ]] || die "$img is not listed by containerd as $full after import"
   "$DOCKER" image inspect --format '{{.Id}}' "$img" >"$MARKS/$(echo "$full" | tr '/:@' '___')"
   log "$img: imported as $full"
 done

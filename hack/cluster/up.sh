@@ -246,7 +246,8 @@ wait_for kubelet 120 node_ready_since "$T_KUBELET"
 T_READY=$SECONDS
 # what the first test needs: a default service account, and kube-proxy's rule for the API service
 wait_for kube-controller-manager 60 kc -n default get serviceaccount default
-has_api_rule() { iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -q -- "-d $KUBERNETES_SVC_IP/32"; }
+# (no `| grep -q` under pipefail: grep quitting early can fail the writer with SIGPIPE)
+has_api_rule() { [[ $(iptables -w -t nat -S KUBE-SERVICES 2>/dev/null) == *"-d $KUBERNETES_SVC_IP/32"* ]]; }
 wait_for kube-proxy 60 has_api_rule
 
 date +%s >"$RUN/up-at"
