@@ -107,3 +107,26 @@ def succeeded_with(kube: Kubectl, namespace: str, name: str, trials: int) -> dic
     body = kube.get("experiment", name, namespace)
     status = (body or {}).get("status") or {}
     return body if status.get("phase") == "Succeeded" and status["trials"]["succeeded"] == trials else None
+
+
+HOG = "chunks = []\nwhile True:\n    chunks.append(bytearray(16 << 20))\n"
+
+
+@pytest.mark.parametrize(("case", "resources", "script", "reason", "words"), [
+    ("over its memory limit", {"limits": {"memory": "48Mi"}, "requests": {"memory": "48Mi", "cpu": "10m"}}, HOG,
+     "OOMKilled", ["exceeding its memory limit"]),
+    ("requests more CPU than any node has", {"requests": {"cpu": "64", "memory": "16Mi"}}, SLEEP,
+     "Unschedulable", ["unschedulable for over 15 s", "Insufficient cpu"]),
+], ids=["oom", "unschedulable"])
+def test_kubernetes_level_failures_are_classified(
+        operator: OperatorProcess, crds: Kubectl, namespace: str, case: str, resources: dict[str, Any], script: str,
+        reason: str, words: list[str]) -> None:
+    body = experiment("kube", script, max_trials=1, parallel=1)
+    body["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["resources"] = resources
+    crds.apply(body, namespace)
+    trial = wait_for(lambda: trial_finished(crds, namespace, "kube"), timeout=120, what=f"the trial {case}")
+    assert (trial["status"]["phase"], trial["status"]["reason"]) == ("Failed", reason), trial["status"]
+    for word in words:
+        assert word in trial["status"]["message"], trial["status"]
+    wait_for(lambda: not crds.items("jobs", namespace) or reason == "OOMKilled", timeout=60,
+             what="the unschedulable trial's Job to be deleted")

@@ -21,8 +21,8 @@ from kubetune.kube.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-EXPERIMENTS_EVERY = 30.0
-TRIALS_EVERY = 60.0
+#: Unfinished Trials are re-checked every this many experiment rounds (OperatorConfig.resync_seconds).
+TRIAL_ROUNDS = 2
 TERMINAL_EXPERIMENT = ("Succeeded", "Failed")
 TERMINAL_TRIAL = tuple(p.value for p in TrialPhase if p.finished)
 
@@ -67,12 +67,11 @@ async def resync_round(rt: Runtime, *, with_trials: bool) -> None:
 
 async def resync_forever(rt: Runtime) -> None:
     rounds = 0
-    every_trials = max(1, round(TRIALS_EVERY / EXPERIMENTS_EVERY))
     while True:
-        await asyncio.sleep(EXPERIMENTS_EVERY)
+        await asyncio.sleep(rt.config.resync_seconds)
         rounds += 1
         try:
-            await resync_round(rt, with_trials=rounds % every_trials == 0)
+            await resync_round(rt, with_trials=rounds % TRIAL_ROUNDS == 0)
         except Exception:
             rt.metrics.reconcile_errors.labels(kind="resync").inc()
             log.exception("resync round failed")

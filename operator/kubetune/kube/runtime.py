@@ -33,6 +33,8 @@ class OperatorConfig:
     health_port: int = 8081
     #: A pod unschedulable (or a Job without a pod) for longer than this fails its Trial.
     unschedulable_seconds: float = 600.0
+    #: The safety net: unfinished Experiments are re-reconciled this often, unfinished Trials half as often.
+    resync_seconds: float = 30.0
     #: Threads for lifecycle.plan (GP fitting): a slow plan never blocks the event loop.
     plan_workers: int = 2
 
@@ -43,6 +45,7 @@ class OperatorConfig:
             "health_port": int(_env_float("KUBETUNE_HEALTH_PORT", 8081)),
             "unschedulable_seconds": _env_float("KUBETUNE_UNSCHEDULABLE_SECONDS", 600.0),
             "plan_workers": int(_env_float("KUBETUNE_PLAN_WORKERS", 2)),
+            "resync_seconds": _env_float("KUBETUNE_RESYNC_SECONDS", 30.0),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
