@@ -47,6 +47,7 @@ if ! kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER_NAME"; then
 fi
 kind export kubeconfig --name "$KIND_CLUSTER_NAME" --kubeconfig "$KUBECONFIG"
 
-# Images are built from python:3.11-slim here (hack/build-operator-image.sh picks it when the
-# offline base is absent) and loaded with `kind load docker-image` by the suite's fixture.
+# Both images are built from python:3.11-slim (pulled; the offline debootstrap base is for the
+# offline machines) and loaded with `kind load docker-image` by the suite's fixture.
+export BASE_IMAGE=${BASE_IMAGE:-python:3.11-slim}
 KUBETUNE_CLUSTER=kind HELM=$TOOLS/helm .venv/bin/pytest tests/e2e -m e2e -v "$@"

@@ -181,6 +181,8 @@ def test_trials_carry_real_accuracies_and_the_best_is_the_best(release: Cluster)
         assert trial["status"]["objectiveValue"] == metrics["accuracy"]
         assert trial["metadata"]["ownerReferences"][0]["name"] == EXPERIMENT
     best = max(succeeded, key=lambda t: t["status"]["objectiveValue"])
+    print(f"\n{len(succeeded)}/{len(trials)} trials succeeded; best {best['metadata']['name']} "
+          f"accuracy={best['status']['objectiveValue']:.4f} params={best['spec']['params']}")
     assert status["bestTrial"]["name"] == best["metadata"]["name"]
     assert status["bestTrial"]["objectiveValue"] == best["status"]["objectiveValue"]
     # ...and that value is what the trial's pod reported in its termination message.
