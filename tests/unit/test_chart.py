@@ -312,3 +312,18 @@ def test_rendered_manifests_pass_kubeconform(helm: str, scenario: str, tmp_path:
                             "-schema-location", location, str(rendered)], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "Invalid: 0, Errors: 0, Skipped: 0" in check.stdout, check.stdout
+
+
+def test_can_i_list_parsing() -> None:
+    """The e2e RBAC proof reads `kubectl auth can-i --list`; its table format, parsed."""
+    table = """\
+Resources                                       Non-Resource URLs   Resource Names   Verbs
+experiments.kubetune.io/status                  []                  []               [patch]
+jobs.batch                                      []                  []               [get list]
+pods/log                                        []                  []               [get]
+                                                [/healthz]          []               [get]
+"""
+    assert rbac.parse_can_i_list(table) == {
+        ("kubetune.io", "experiments/status", "patch"), ("batch", "jobs", "get"), ("batch", "jobs", "list"),
+        ("", "pods/log", "get"),
+    }
