@@ -101,8 +101,9 @@ async def _start(rt: Runtime, raw: Body, experiment: Experiment, new: NewTrial) 
     except ApiError as err:
         if err.already_exists:
             return  # made by an earlier pass; its own events bring its Job
-        if err.status == 403 and "being terminated" in err.message:
-            return  # the namespace is going away, and the Experiment with it
+        if (err.status == 403 and "being terminated" in err.message) or (
+                err.not_found and "namespaces" in err.message):
+            return  # the namespace is going (or gone), and the Experiment with it
         raise
     rt.metrics.trials_created.inc()
     await rt.trials.run((namespace, new.name), functools.partial(
