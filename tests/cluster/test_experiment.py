@@ -86,3 +86,14 @@ def test_bayes_tunes_on_the_cluster(operator: OperatorProcess, crds: Kubectl, na
                     interval=0.5)
     check_succeeded_experiment(crds, namespace, "gp", body, 8)
     assert body["status"]["suggester"]["algorithm"] == "bayes"
+
+
+def test_metrics_from_the_log_when_the_source_is_stdout(
+        operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
+    crds.apply(experiment("logs", max_trials=2, parallel=2, metricsSource="Stdout"), namespace)
+    body = wait_for(lambda: finished(crds, namespace, "logs"), timeout=120, what="experiment logs to finish",
+                    interval=0.5)
+    assert body["status"]["phase"] == "Succeeded"
+    for trial in trials_of(crds, namespace, "logs"):
+        # the script prints only `kubetune: score=...`; x2 is in its termination message, not read here
+        assert trial["status"]["metrics"] == {"score": pytest.approx(score(trial["spec"]["params"]))}
