@@ -61,6 +61,7 @@ bench: setup
 
 crds: setup
 	$(BIN)/kubetune crd --write crds
+	$(BIN)/python -m kubetune.chartgen
 
 constraints:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^kubetune' | (echo "# Exact versions CI and the Makefile install (pip -c). Regenerate with: make constraints"; cat) > .ci/constraints.txt

@@ -287,13 +287,18 @@ def _tail(path: Path) -> str:
 
 @contextmanager
 def _terminate_on_signal() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C: stop the trials, keep the state, exit."""
+    """SIGINT and SIGTERM stop the trials, keep the state and exit.
+
+    SIGINT is set explicitly: a process started in the background by a non-interactive shell
+    inherits SIGINT as ignored, and Ctrl-C (or ``kill -INT``) must still stop the run.
+    """
 
     def raise_interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    previous = {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
