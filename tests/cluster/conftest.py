@@ -130,8 +130,8 @@ def kube() -> Iterator[Kubectl]:
         kubeconfig = _script("kubeconfig-path.sh")
         if not _reachable(kubectl, kubeconfig):
             _script("images.sh")
-            _script("up.sh")
-            started_here = True
+            # only a cluster this session started is stopped at its end (another may be starting one)
+            started_here = "# kubetune-cluster: started" in _script("up.sh")
         _script("load-image.sh", PYTHON_IMAGE)
     client = Kubectl(kubectl, kubeconfig)
     wait_for(lambda: _reachable(kubectl, kubeconfig), timeout=60, what="the API server's /readyz")

@@ -91,9 +91,11 @@ def _offline_cluster() -> Iterator[Cluster]:
     kubeconfig = os.environ.get("KUBECONFIG") or str(cluster_dir / "kubeconfig" / "admin.kubeconfig")
     # A cluster that answers is used as it is (another session may be using it too): up.sh is
     # run, and down.sh at the end, only when none does.
-    started_here = not (Path(kubeconfig).exists() and _reachable(kubectl, kubeconfig))
-    if started_here:
+    started_here = False
+    if not (Path(kubeconfig).exists() and _reachable(kubectl, kubeconfig)):
         up = sh(str(hack / "up.sh"), timeout=600)
+        # only a cluster this session started is stopped at its end (another may be starting one)
+        started_here = "# kubetune-cluster: started" in up.stdout
         kubeconfig = next(line.split("=", 1)[1] for line in up.stdout.splitlines()
                           if line.startswith("export KUBECONFIG="))
 

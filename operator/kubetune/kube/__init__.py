@@ -9,6 +9,7 @@ as :mod:`.classification` and :func:`kubetune.metrics.harvest` judge it. Run it 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 
 from kubetune.kube import handlers as handlers  # registers the handlers with kopf
@@ -23,6 +24,9 @@ def run_operator(namespaces: Sequence[str] = (), metrics_port: int = 8080, healt
                                      health_port=health_port)
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
     kopf.run(
+        # an explicit identity: kopf's default asks getpass.getuser(), which fails for a numeric
+        # container UID without a passwd entry
+        identity=f"kubetune@{socket.gethostname()}",  # type: ignore[arg-type]  # kopf.Identity is a NewType of str
         clusterwide=not namespaces,
         namespaces=list(namespaces),
         standalone=True,

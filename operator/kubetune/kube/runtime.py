@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,10 +19,24 @@ from kubetune.kube.coalescing import Coalescer
 from kubetune.kube.events import EventPoster
 from kubetune.kube.metrics import OperatorMetrics
 
+log = logging.getLogger(__name__)
+
 
 def _env_float(name: str, default: float) -> float:
+    """A number from the environment; anything else is ignored with a warning.
+
+    Kubernetes' service links inject ``<SERVICE>_PORT=tcp://…`` variables into pods, and a Service
+    named ``kubetune-metrics`` makes ``KUBETUNE_METRICS_PORT`` one of them: such a value must never
+    crash the operator.
+    """
     raw = os.environ.get(name)
-    return float(raw) if raw else default
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        log.warning("ignoring %s=%r: not a number; using %s", name, raw, default)
+        return default
 
 
 @dataclass(frozen=True)
@@ -40,12 +55,16 @@ class OperatorConfig:
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorConfig:
+        """The config from ``KUBETUNE_*`` variables; ``overrides`` (command-line flags) win and are not read."""
+        knobs: dict[str, tuple[str, float, type]] = {
+            "metrics_port": ("KUBETUNE_METRICS_PORT", 8080, int),
+            "health_port": ("KUBETUNE_HEALTH_PORT", 8081, int),
+            "unschedulable_seconds": ("KUBETUNE_UNSCHEDULABLE_SECONDS", 600.0, float),
+            "plan_workers": ("KUBETUNE_PLAN_WORKERS", 2, int),
+            "resync_seconds": ("KUBETUNE_RESYNC_SECONDS", 30.0, float),
+        }
         values: dict[str, object] = {
-            "metrics_port": int(_env_float("KUBETUNE_METRICS_PORT", 8080)),
-            "health_port": int(_env_float("KUBETUNE_HEALTH_PORT", 8081)),
-            "unschedulable_seconds": _env_float("KUBETUNE_UNSCHEDULABLE_SECONDS", 600.0),
-            "plan_workers": int(_env_float("KUBETUNE_PLAN_WORKERS", 2)),
-            "resync_seconds": _env_float("KUBETUNE_RESYNC_SECONDS", 30.0),
+            key: kind(_env_float(env, default)) for key, (env, default, kind) in knobs.items() if key not in overrides
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
