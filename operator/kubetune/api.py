@@ -19,7 +19,15 @@ import math
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 GROUP = "kubetune.io"
@@ -450,6 +458,21 @@ class Trial(Model):
     metadata: ObjectMeta
     spec: TrialSpec
     status: TrialStatus = Field(default_factory=TrialStatus)
+
+
+def validation_problems(err: ValidationError) -> list[str]:
+    """pydantic's errors as ``field.path: message``, with the path spelled as the YAML spells it.
+
+    e.g. ``spec.parameters[1].max: must be greater than min (1)``.
+    """
+    lines = []
+    for problem in err.errors():
+        path = ""
+        for part in problem["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {message}" if path else message)
+    return lines
 
 
 def trial_name(experiment: str, index: int) -> str:

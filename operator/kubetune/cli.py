@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kubetune.api import Experiment, ExperimentPhase, ExperimentStatus, Trial, TrialPhase
+from kubetune.api import Experiment, ExperimentPhase, ExperimentStatus, Trial, TrialPhase, validation_problems
 from kubetune.crds import crd_files, render_all
 from kubetune.lifecycle import Event
 from kubetune.local import LocalRunner, LocalState, StateError, default_state_path, load_state
@@ -35,14 +35,7 @@ class InputError(Exception):
 
 def format_validation_error(err: ValidationError) -> str:
     """One line per problem, each with its path: ``spec.parameters[1].max: must be greater than min``."""
-    lines = []
-    for problem in err.errors():
-        path = ""
-        for part in problem["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{path or '(top)'}: {message}")
-    return "\n".join(lines)
+    return "\n".join(validation_problems(err))
 
 
 def load_experiment(path: Path) -> Experiment:

@@ -27,6 +27,7 @@ from kubetune.api import (
     ExperimentStatus,
     Trial,
     now_rfc3339,
+    validation_problems,
 )
 from kubetune.kube import trials
 from kubetune.kube.client import EXPERIMENTS, TRIALS, ApiError, Body
@@ -111,15 +112,8 @@ async def _start(rt: Runtime, raw: Body, experiment: Experiment, new: NewTrial) 
 
 
 def validation_message(err: ValidationError) -> str:
-    """pydantic's errors as ``field.path: message`` lines, camelCase as the YAML spells them."""
-    lines = []
-    for error in err.errors():
-        path = ""
-        for part in error["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {message}" if path else message)
-    return "; ".join(lines)[:1000]
+    """pydantic's errors as ``field.path: message``, joined on one line for a condition message."""
+    return "; ".join(validation_problems(err))[:1000]
 
 
 async def _invalid(rt: Runtime, raw: Body, message: str) -> None:
