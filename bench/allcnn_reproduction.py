@@ -258,7 +258,8 @@ def write_section(results: dict[str, Any], doc: Path, plotted: bool) -> None:
         body.append(f"- {algorithm}: " + ", ".join(f"{best_so_far(r['accuracies'])[-1]:.3f}" for r in runs))
     body.append("")
     if plotted:
-        body += [f"![best-so-far validation error](img/{PLOT.name})", ""]
+        body += [f"![best-so-far validation error](img/{PLOT.name})", "",
+                 "Best-so-far validation error, mean over seeds; shaded: ±1 standard error.", ""]
     body += [f"- {note}" for note in notes]
     body += ["", f"Rerun: `.venv/bin/python bench/allcnn_reproduction.py` ({config['host']}; "
              f"total {results.get('wall_minutes', 0):.0f} min).", ""]
