@@ -154,12 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results/optimizers.json"))
     parser.add_argument("--report", type=Path, nargs="*", help="only report these result files")
     parser.add_argument("--plots", type=Path, default=None)
+    parser.add_argument("--only", default="", help="with --report: only these optimizers (comma-separated)")
     parser.add_argument("--all-seeds", action="store_true",
                         help="report every finished run, not only seeds that all optimizers finished")
     args = parser.parse_args(argv)
 
     if args.report:
         results = [r for f in args.report for r in json.loads(f.read_text())]
+        if args.only:
+            results = [r for r in results if r["optimizer"] in args.only.split(",")]
         print(report(results if args.all_seeds else common_seeds(results), args.plots))
         return 0
     rounds, batch = (int(v) for v in args.budget.lower().split("x"))
