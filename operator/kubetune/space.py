@@ -99,6 +99,33 @@ class Dimension:
             z = math.log(z)
         return min(max((z - lo) / (hi - lo), 0.0), 1.0)
 
+    def from_unit_column(self, u: FloatArray) -> list[ParamValue]:
+        """:meth:`from_unit` of every entry of a 1-d array, computed a column at a time."""
+        u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
+        if self.is_categorical:
+            choices = self.choices
+            indexes = np.minimum((u * len(choices)).astype(int), len(choices) - 1)
+            return [choices[i] for i in indexes.tolist()]
+        lo, hi = self._continuous_bounds()
+        z = lo + u * (hi - lo)
+        if self.parameter.scale is Scale.LOG:
+            z = np.exp(z)
+        low, high = float(self.parameter.min or 0), float(self.parameter.max or 0)
+        if self.is_int:
+            return [int(v) for v in np.clip(np.round(z), low, high).tolist()]
+        return [round_significant(v) for v in np.clip(z, low, high).tolist()]
+
+    def to_unit_column(self, values: Sequence[ParamValue]) -> FloatArray:
+        """:meth:`to_unit` of a sequence of values, as a 1-d array."""
+        if self.is_categorical:
+            position = {c: i for i, c in enumerate(self.choices)}
+            return (np.array([position[str(v)] for v in values], dtype=float) + 0.5) / len(position)
+        lo, hi = self._continuous_bounds()
+        z = np.array(values, dtype=float)
+        if self.parameter.scale is Scale.LOG:
+            z = np.log(z)
+        return np.asarray(np.clip((z - lo) / (hi - lo), 0.0, 1.0), dtype=float)
+
     def validate(self, value: object) -> ParamValue:
         """Coerce a value read back from JSON (where 1.0 may come back as 1) or raise SpaceError."""
         p = self.parameter
@@ -165,40 +192,41 @@ class Space:
         u = np.atleast_2d(np.asarray(u, dtype=float))
         if u.shape[1] != self.dim:
             raise ValueError(f"expected {self.dim} columns, got {u.shape[1]}")
-        return [{d.name: d.from_unit(row[j]) for j, d in enumerate(self.dimensions)} for row in u]
+        columns = [d.from_unit_column(u[:, j]) for j, d in enumerate(self.dimensions)]
+        return [dict(zip(self.names, row, strict=True)) for row in zip(*columns, strict=True)]
 
     def to_unit(self, assignments: Sequence[Params]) -> FloatArray:
         """``n`` assignments → ``(n, d)`` points of the unit cube."""
         out = np.empty((len(assignments), self.dim))
-        for i, params in enumerate(assignments):
-            out[i] = [d.to_unit(params[d.name]) for d in self.dimensions]
+        for j, d in enumerate(self.dimensions):
+            out[:, j] = d.to_unit_column([params[d.name] for params in assignments])
         return out
 
     # --- feature representation
     def encode(self, assignments: Sequence[Params]) -> FloatArray:
         """``n`` assignments → ``(n, D)`` features (one-hot categoricals)."""
         out = np.zeros((len(assignments), self.n_features))
-        for i, params in enumerate(assignments):
-            for d, cols in zip(self.dimensions, self.feature_slices, strict=True):
-                if d.is_categorical:
-                    out[i, cols.start + d.choices.index(str(params[d.name]))] = 1.0
-                else:
-                    out[i, cols.start] = d.to_unit(params[d.name])
+        rows = np.arange(len(assignments))
+        for d, cols in zip(self.dimensions, self.feature_slices, strict=True):
+            values = [params[d.name] for params in assignments]
+            if d.is_categorical:
+                position = {c: i for i, c in enumerate(d.choices)}
+                out[rows, cols.start + np.array([position[str(v)] for v in values], dtype=int)] = 1.0
+            else:
+                out[:, cols.start] = d.to_unit_column(values)
         return out
 
     def decode(self, features: FloatArray) -> list[Params]:
         """``(n, D)`` features → ``n`` valid assignments (ints rounded, categoricals by arg-max)."""
         features = np.atleast_2d(np.asarray(features, dtype=float))
-        result = []
-        for row in features:
-            params: Params = {}
-            for d, cols in zip(self.dimensions, self.feature_slices, strict=True):
-                if d.is_categorical:
-                    params[d.name] = d.choices[int(np.argmax(row[cols]))]
-                else:
-                    params[d.name] = d.from_unit(row[cols.start])
-            result.append(params)
-        return result
+        columns: list[list[ParamValue]] = []
+        for d, cols in zip(self.dimensions, self.feature_slices, strict=True):
+            if d.is_categorical:
+                choices = d.choices
+                columns.append([choices[i] for i in np.argmax(features[:, cols], axis=1).tolist()])
+            else:
+                columns.append(d.from_unit_column(features[:, cols.start]))
+        return [dict(zip(self.names, row, strict=True)) for row in zip(*columns, strict=True)]
 
     def snap(self, features: FloatArray) -> FloatArray:
         """Features of the valid assignments nearest to ``features``, shape kept."""
