@@ -121,6 +121,7 @@ class LocalRunner:
         self.clock = clock
         self.trial_dir = state_path.with_name(state_path.name.removesuffix(".yaml") + ".trials")
         self.processes: dict[str, _Process] = {}
+        self.stop_requested = False
         state = load_state(state_path)
         if state is not None and state.experiment != experiment.metadata.name:
             raise StateError(f"{state_path} belongs to experiment {state.experiment!r}, "
@@ -135,15 +136,24 @@ class LocalRunner:
         return sum(1 for t in self.state.trials if t.status.phase.finished)
 
     def run(self) -> ExperimentStatus:
-        with _terminate_on_signal():
+        """Run to the end; KeyboardInterrupt after SIGINT/SIGTERM (trials stopped, state kept)."""
+        with _on_stop_signal(self._request_stop):
             try:
                 return self._loop()
             finally:
                 self._stop_all()
                 save_state(self.state_path, self.state)
 
+    def _request_stop(self) -> None:
+        self.stop_requested = True
+
+    def _check_stop(self) -> None:
+        if self.stop_requested:
+            raise KeyboardInterrupt
+
     def _loop(self) -> ExperimentStatus:
         while True:
+            self._check_stop()
             current = self.experiment.model_copy(update={"status": self.state.status})
             decision = plan(current, self.state.trials, now=self.clock())
             self.state.status = decision.status
@@ -205,6 +215,7 @@ class LocalRunner:
     def _wait_for_any(self) -> None:
         """Block until at least one trial finishes (or runs past its deadline); record it."""
         while True:
+            self._check_stop()
             done = False
             for name, proc in list(self.processes.items()):
                 code = proc.popen.poll()
@@ -286,17 +297,19 @@ def _tail(path: Path) -> str:
 
 
 @contextmanager
-def _terminate_on_signal() -> Iterator[None]:
-    """SIGINT and SIGTERM stop the trials, keep the state and exit.
+def _on_stop_signal(request_stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM ask the runner to stop; it does so at its next safe point.
 
+    The handler only sets a flag: an exception raised from a signal handler can land where Python
+    swallows it (a fork hook inside ``subprocess``, a finalizer), and the run would go on.
     SIGINT is set explicitly: a process started in the background by a non-interactive shell
     inherits SIGINT as ignored, and Ctrl-C (or ``kill -INT``) must still stop the run.
     """
 
-    def raise_interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def on_signal(signum: int, frame: object) -> None:
+        request_stop()
 
-    previous = {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
