@@ -74,12 +74,6 @@ def test_an_experiment_runs_its_trials_as_pods_and_finds_the_best(
 
 
 def test_bayes_tunes_on_the_cluster(operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
-    from kubetune.suggest import SuggesterError, get_suggester
-
-    try:
-        get_suggester("bayes")
-    except SuggesterError:
-        pytest.skip("the bayes suggester is not registered yet")
     algorithm = {"name": "bayes", "seed": 3, "settings": {"initialTrials": 4}}
     crds.apply(experiment("gp", algorithm=algorithm, max_trials=8, parallel=2), namespace)
     body = wait_for(lambda: finished(crds, namespace, "gp"), timeout=300, what="experiment gp to finish",
