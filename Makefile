@@ -2,7 +2,7 @@
 #
 #   make quickstart   set up .venv and run examples/quickstart.yaml locally
 #   make test         lint + unit + cluster + e2e (needs root: it runs the offline cluster of hack/cluster)
-#   make unit         lint-free fast path: unit tests only
+#   make unit         unit tests only (no cluster; builds helm once for the chart tests)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
