@@ -13,7 +13,7 @@ Notation used across ``suggest/``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -73,6 +73,13 @@ class Suggester(Protocol):
 
     def suggest(self, request: SuggestRequest) -> Suggestion:
         """Return up to ``request.n`` assignments, none equal to an observed or pending one when avoidable."""
+
+
+def tried_keys(request: SuggestRequest) -> set[Hashable]:
+    """Identities of every observed and pending assignment: what a new suggestion must not repeat."""
+    keys: set[Hashable] = {request.space.key(o.params) for o in request.observations}
+    keys |= {request.space.key(p) for p in request.pending}
+    return keys
 
 
 def reject_unknown_settings(name: str, settings: Mapping[str, SettingValue], known: Mapping[str, type]) -> None:

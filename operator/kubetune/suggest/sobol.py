@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 
 import numpy as np
 from scipy.stats import qmc
 
-from kubetune.api import SettingValue
+from kubetune.api import Params, SettingValue
 from kubetune.space import FloatArray, Space
 from kubetune.suggest.base import Suggestion, SuggestRequest, reject_unknown_settings
 
@@ -22,6 +22,27 @@ def sobol_points(dim: int, seed: int, start: int, n: int) -> FloatArray:
         if start:
             engine.fast_forward(start)
         return np.asarray(engine.random(n), dtype=float)
+
+
+def fresh_sobol_params(space: Space, seed: int, start: int, count: int,
+                       excluded: set[Hashable]) -> list[Params]:
+    """``count`` Sobol' assignments from trial ``start`` on, skipping (and adding to) ``excluded``.
+
+    Snapping to ints and categories can map several points to one assignment; more of the
+    sequence is drawn until ``count`` new ones are found (four tries, then fewer are returned).
+    """
+    out: list[Params] = []
+    for attempt in range(4):
+        if len(out) >= count:
+            break
+        block = sobol_points(space.dim, seed, start, (count - len(out)) * (1 + attempt) + 4)
+        start += len(block)
+        for params in space.from_unit(block):
+            key = space.key(params)
+            if key not in excluded and len(out) < count:
+                excluded.add(key)
+                out.append(params)
+    return out
 
 
 class SobolSearch:

@@ -14,7 +14,7 @@ Shapes: n observations of a group, d unit coordinates, c candidates.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +23,8 @@ import scipy.stats
 
 from kubetune.api import Params, SettingValue
 from kubetune.space import FloatArray, Space
-from kubetune.suggest.base import SuggesterError, Suggestion, SuggestRequest, reject_unknown_settings
-from kubetune.suggest.sobol import sobol_points
+from kubetune.suggest.base import SuggesterError, Suggestion, SuggestRequest, reject_unknown_settings, tried_keys
+from kubetune.suggest.sobol import fresh_sobol_params
 
 DEFAULT_INITIAL_TRIALS = 10
 DEFAULT_GAMMA = 0.1
@@ -112,14 +112,13 @@ class TpeSearch:
         n_init = int(settings.get("initialTrials", DEFAULT_INITIAL_TRIALS))
         gamma = float(settings.get("gamma", DEFAULT_GAMMA))
         n_candidates = int(settings.get("candidates", DEFAULT_CANDIDATES))
-        excluded: set[Hashable] = {space.key(o.params) for o in request.observations}
-        excluded |= {space.key(p) for p in request.pending}
+        excluded = tried_keys(request)
         ok = sorted(
             (o for o in request.observations if o.loss is not None and math.isfinite(o.loss)),
             key=lambda o: float(o.loss or 0.0),
         )
         n_design = request.n if len(ok) < 2 else min(max(n_init - request.start_index, 0), request.n)
-        chosen = _sobol(space, request.seed, request.start_index, n_design, excluded)
+        chosen = fresh_sobol_params(space, request.seed, request.start_index, n_design, excluded)
         if len(chosen) == request.n:
             return Suggestion(chosen)
 
@@ -141,7 +140,7 @@ class TpeSearch:
                 if fresh:
                     break
             if not fresh:
-                fresh = _sobol(space, request.seed, request.start_index + len(chosen), 1, excluded)
+                fresh = fresh_sobol_params(space, request.seed, request.start_index + len(chosen), 1, excluded)
                 if not fresh:
                     break
             u = space.to_unit(fresh)
@@ -153,17 +152,3 @@ class TpeSearch:
         return Suggestion(chosen)
 
 
-def _sobol(space: Space, seed: int, start: int, count: int, excluded: set[Hashable]) -> list[Params]:
-    """``count`` new Sobol' points from trial ``start`` on, skipping excluded assignments."""
-    out: list[Params] = []
-    for attempt in range(4):
-        if len(out) >= count:
-            break
-        block = sobol_points(space.dim, seed, start, (count - len(out)) * (1 + attempt) + 4)
-        start += len(block)
-        for params in space.from_unit(block):
-            key = space.key(params)
-            if key not in excluded and len(out) < count:
-                excluded.add(key)
-                out.append(params)
-    return out

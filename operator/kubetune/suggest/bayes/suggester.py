@@ -29,6 +29,7 @@ from kubetune.suggest.base import (
     Suggestion,
     SuggestRequest,
     reject_unknown_settings,
+    tried_keys,
 )
 from kubetune.suggest.bayes.acquisition import (
     Acquisition,
@@ -39,7 +40,7 @@ from kubetune.suggest.bayes.acquisition import (
 from kubetune.suggest.bayes.gp import CandidatePosterior, GaussianProcess, Hyperparameters, fit_hyperparameters
 from kubetune.suggest.bayes.optimize import MixedSpaceOptimizer, candidate_unit_points
 from kubetune.suggest.bayes.transform import targets_from_losses
-from kubetune.suggest.sobol import sobol_points
+from kubetune.suggest.sobol import fresh_sobol_params
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,7 @@ class BayesSearch:
     def suggest(self, request: SuggestRequest) -> Suggestion:
         space, settings = request.space, request.settings
         n_init = int(settings.get("initialTrials", default_initial_trials(space)))
-        excluded: set[Hashable] = {space.key(o.params) for o in request.observations}
-        excluded |= {space.key(p) for p in request.pending}
+        excluded = tried_keys(request)
         n_ok = sum(1 for o in request.observations if _finite_loss(o))
         n_design = request.n if n_ok < MIN_OBSERVATIONS else min(max(n_init - request.start_index, 0), request.n)
         chosen = _sobol_fill(request, 0, n_design, excluded)
@@ -104,19 +104,7 @@ def _finite_loss(o: Observation) -> bool:
 
 def _sobol_fill(request: SuggestRequest, offset: int, count: int, excluded: set[Hashable]) -> list[Params]:
     """``count`` Sobol' points continuing from trial ``start_index + offset``, skipping repeats."""
-    space, out = request.space, list[Params]()
-    start = request.start_index + offset
-    for attempt in range(4):
-        if len(out) >= count:
-            break
-        block = sobol_points(space.dim, request.seed, start, (count - len(out)) * (1 + attempt) + 4)
-        start += len(block)
-        for params in space.from_unit(block):
-            key = space.key(params)
-            if key not in excluded and len(out) < count:
-                excluded.add(key)
-                out.append(params)
-    return out
+    return fresh_sobol_params(request.space, request.seed, request.start_index + offset, count, excluded)
 
 
 def _model_subset(losses: FloatArray, limit: int, rng: np.random.Generator) -> np.ndarray[Any, Any]:
