@@ -75,6 +75,7 @@ def report(results: list[dict[str, Any]], plots: Path | None) -> str:
         seeds[r["problem"]].add(r["seed"])
     optimizers = sorted({r["optimizer"] for r in results})
     scores: dict[str, dict[str, float]] = defaultdict(dict)
+    per_seed: dict[str, dict[str, np.ndarray[Any, Any]]] = defaultdict(dict)
     wins: dict[str, dict[str, str]] = defaultdict(dict)
     lines = []
     for name, runs in sorted(by_problem.items()):
@@ -90,7 +91,8 @@ def report(results: list[dict[str, Any]], plots: Path | None) -> str:
         floor = 0.01 * (float(np.median(typical)) - f_star) if typical else 1e-12
         scale = max(f_rand - f_star, floor, 1e-12)
         for o, v in finals.items():
-            scores[name][o] = float(100 * (1 - np.mean((v - f_star) / scale)))
+            per_seed[name][o] = 100 * (1 - (v - f_star) / scale)
+            scores[name][o] = float(np.mean(per_seed[name][o]))
         if "bayes" in finals:
             for o, v in finals.items():
                 if o == "bayes":
@@ -110,6 +112,7 @@ def report(results: list[dict[str, Any]], plots: Path | None) -> str:
     mean = {o: float(np.mean([scores[p][o] for p in scores if o in scores[p]])) for o in optimizers}
     lines.append("| **mean** | | " + " | ".join(f"**{mean[o]:.1f}**" for o in optimizers) + " |")
     lines.append("| s per batch | | " + " | ".join(f"{np.mean(times[o]):.2f}" for o in optimizers) + " |")
+    lines += ["", *_bootstrap_lines(per_seed, optimizers)]
     if wins:
         others = [o for o in optimizers if o != "bayes"]
         lines += ["", "bayes wins/ties/losses against each optimizer, per problem (final best loss, same seed):", "",
@@ -117,6 +120,37 @@ def report(results: list[dict[str, Any]], plots: Path | None) -> str:
         for name in sorted(wins):
             lines.append(f"| {name} | " + " | ".join(wins[name].get(o, "") for o in others) + " |")
     return "\n".join(lines)
+
+
+def _bootstrap_lines(per_seed: dict[str, dict[str, np.ndarray[Any, Any]]], optimizers: list[str],
+                     draws: int = 4000) -> list[str]:
+    """90 % intervals of each mean score, and of bayes minus each other optimizer, over seeds.
+
+    Seeds are resampled with replacement within each problem, the same draw for every optimizer
+    (the comparison is paired: same seed, same problem); problems are kept fixed.
+    """
+    rng = np.random.default_rng(0)
+    problems = [p for p in sorted(per_seed) if all(o in per_seed[p] for o in optimizers)]
+    if not problems:
+        return []
+    means = {o: np.zeros(draws) for o in optimizers}
+    for p in problems:
+        n = min(len(per_seed[p][o]) for o in optimizers)
+        idx = rng.integers(n, size=(draws, n))
+        for o in optimizers:
+            means[o] += per_seed[p][o][:n][idx].mean(axis=1) / len(problems)
+    lines = [f"Mean score over the {len(problems)} problems with every optimizer, 90 % bootstrap interval over "
+             "seeds (paired):", "", "| optimizer | mean | 90 % interval | bayes − optimizer, 90 % interval |",
+             "|---|---|---|---|"]
+    for o in optimizers:
+        lo, hi = np.percentile(means[o], [5, 95])
+        diff = ""
+        if "bayes" in means and o != "bayes":
+            d = means["bayes"] - means[o]
+            dlo, dhi = np.percentile(d, [5, 95])
+            diff = f"{np.mean(d):+.1f} [{dlo:+.1f}, {dhi:+.1f}]"
+        lines.append(f"| {o} | {np.mean(means[o]):.1f} | [{lo:.1f}, {hi:.1f}] | {diff} |")
+    return lines
 
 
 def _plot(name: str, runs: dict[str, list[np.ndarray[Any, Any]]], f_star: float, folder: Path) -> None:

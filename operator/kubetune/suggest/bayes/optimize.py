@@ -4,7 +4,7 @@ No I/O, nothing of experiments: it sees the :class:`~kubetune.space.Space` only 
 into valid assignments (``space.snap``), the one place where scaling happens.
 
 1. **Candidates**: scrambled Sobol' points of the unit cube plus perturbations of the best
-   observed points (a few coordinates moved, at three step sizes), all snapped to valid
+   observed points (a few coordinates moved, at four step sizes), all snapped to valid
    assignments; the acquisition is scored on all of them at once.
 2. **Polish**: the best few candidates start one joint L-BFGS-B run over the continuous feature
    columns (doubles, and ints relaxed); categorical one-hot columns stay fixed. Results are
@@ -32,13 +32,15 @@ from kubetune.space import FloatArray, Space
 from kubetune.suggest.bayes.acquisition import Acquisition
 from kubetune.suggest.bayes.gp import GaussianProcess
 
-N_SOBOL = 512
-N_LOCAL_PER_ANCHOR = 32
+N_SOBOL = 1024
+N_LOCAL_PER_ANCHOR = 64
 N_POLISH = 4
 POLISH_ITERATIONS = 60
 #: Above this many model points a polish step costs O(n²): fewer starts and iterations.
 LARGE_MODEL = 300
-LOCAL_STEPS = (0.02, 0.08, 0.25)
+#: Step sizes (standard deviations in unit space) of the local perturbations; the smallest lets the
+#: search refine an incumbent to ~1/200 of a parameter's range.
+LOCAL_STEPS = (0.005, 0.02, 0.08, 0.25)
 
 
 @dataclass(frozen=True)
