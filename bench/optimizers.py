@@ -69,10 +69,12 @@ def report(results: list[dict[str, Any]], plots: Path | None) -> str:
     by_problem: dict[str, dict[str, list[np.ndarray[Any, Any]]]] = defaultdict(lambda: defaultdict(list))
     times: dict[str, list[float]] = defaultdict(list)
     seeds: dict[str, set[int]] = defaultdict(set)
+    seed_lists: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for r in sorted(results, key=lambda r: (r["problem"], r["optimizer"], r["seed"])):
         by_problem[r["problem"]][r["optimizer"]].append(_best_so_far(r["losses"], r["batch"]))
         times[r["optimizer"]].append(r["suggest_s"] / r["rounds"])
         seeds[r["problem"]].add(r["seed"])
+        seed_lists[r["problem"]][r["optimizer"]].append(r["seed"])
     optimizers = sorted({r["optimizer"] for r in results})
     scores: dict[str, dict[str, float]] = defaultdict(dict)
     per_seed: dict[str, dict[str, np.ndarray[Any, Any]]] = defaultdict(dict)
@@ -112,7 +114,9 @@ def report(results: list[dict[str, Any]], plots: Path | None) -> str:
     mean = {o: float(np.mean([scores[p][o] for p in scores if o in scores[p]])) for o in optimizers}
     lines.append("| **mean** | | " + " | ".join(f"**{mean[o]:.1f}**" for o in optimizers) + " |")
     lines.append("| s per batch | | " + " | ".join(f"{np.mean(times[o]):.2f}" for o in optimizers) + " |")
-    lines += ["", *_bootstrap_lines(per_seed, optimizers)]
+    # the paired bootstrap needs the same seeds, in the same order, for every optimizer of a problem
+    paired = {p: v for p, v in per_seed.items() if len({tuple(x) for x in seed_lists[p].values()}) == 1}
+    lines += ["", *_bootstrap_lines(paired, optimizers)]
     if wins:
         others = [o for o in optimizers if o != "bayes"]
         lines += ["", "bayes wins/ties/losses against each optimizer, per problem (final best loss, same seed):", "",
@@ -134,11 +138,13 @@ def _bootstrap_lines(per_seed: dict[str, dict[str, np.ndarray[Any, Any]]], optim
     if not problems:
         return []
     means = {o: np.zeros(draws) for o in optimizers}
+    point = dict.fromkeys(optimizers, 0.0)
     for p in problems:
         n = min(len(per_seed[p][o]) for o in optimizers)
         idx = rng.integers(n, size=(draws, n))
         for o in optimizers:
             means[o] += per_seed[p][o][:n][idx].mean(axis=1) / len(problems)
+            point[o] += float(per_seed[p][o][:n].mean()) / len(problems)
     lines = [f"Mean score over the {len(problems)} problems with every optimizer, 90 % bootstrap interval over "
              "seeds (paired):", "", "| optimizer | mean | 90 % interval | bayes − optimizer, 90 % interval |",
              "|---|---|---|---|"]
@@ -148,8 +154,8 @@ def _bootstrap_lines(per_seed: dict[str, dict[str, np.ndarray[Any, Any]]], optim
         if "bayes" in means and o != "bayes":
             d = means["bayes"] - means[o]
             dlo, dhi = np.percentile(d, [5, 95])
-            diff = f"{np.mean(d):+.1f} [{dlo:+.1f}, {dhi:+.1f}]"
-        lines.append(f"| {o} | {np.mean(means[o]):.1f} | [{lo:.1f}, {hi:.1f}] | {diff} |")
+            diff = f"{point['bayes'] - point[o]:+.1f} [{dlo:+.1f}, {dhi:+.1f}]"
+        lines.append(f"| {o} | {point[o]:.1f} | [{lo:.1f}, {hi:.1f}] | {diff} |")
     return lines
 
 
