@@ -18,6 +18,7 @@ from kubetune.kube.events import EventPoster
 from kubetune.kube.metrics import OperatorMetrics
 from kubetune.kube.patching import merge_patch
 from kubetune.kube.runtime import OperatorConfig, Runtime
+from kubetune.lifecycle import Event
 
 NS = "default"
 
@@ -225,3 +226,37 @@ def test_a_status_conflict_is_retried_on_the_fresh_object(world: tuple[Runtime, 
     assert written["status"] == {"phase": "Running", "kopf": {"progress": {}}}
     assert merge_patch(written["status"], {"phase": "Running", "kopf": {"progress": {}}}) == {}
     assert PODS.path(NS, "p", "log") == "/api/v1/namespaces/default/pods/p/log"
+
+
+class TimeoutAfterCreate(FakeApi):
+    """The first create lands but its answer is lost (a client timeout): the poster retries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts = 1
+
+    async def create(self, resource: Resource, namespace: str, body: Body) -> Body:
+        created = await super().create(resource, namespace, body)
+        if self.timeouts:
+            self.timeouts -= 1
+            raise TimeoutError("no answer")
+        return created
+
+
+def test_an_event_is_created_once_however_often_it_is_posted() -> None:
+    api = TimeoutAfterCreate()
+    poster = EventPoster(api)  # type: ignore[arg-type]
+    body = experiment_body()
+    created = Event("Normal", "TrialCreated", "trial exp-0 created with x=0.5")
+
+    async def post_all() -> None:
+        for event in (created, created, Event("Normal", "TrialCreated", "trial exp-1 created with x=0.25")):
+            poster.on_experiment(body, event)
+        while not poster.queue.empty():
+            await poster._send(poster.queue.get_nowait())
+
+    run(post_all())
+    posted = [o for (plural, _), o in api.objects.items() if plural == "events"]
+    # the timed-out create landed, its retry and the repeated post found it: one Event per message
+    assert sorted(o["message"] for o in posted) == ["trial exp-0 created with x=0.5", "trial exp-1 created with x=0.25"]
+    assert all(o["involvedObject"]["uid"] == "exp-uid" for o in posted)

@@ -1,7 +1,10 @@
 """Kubernetes Events about Experiments and Trials, posted in the background.
 
 A pass only enqueues an event (:meth:`EventPoster.post`); one task creates them through the API
-with a few retries, so a slow or failing Events API never delays a pass. The poster works from
+with a few retries, so a slow or failing Events API never delays a pass. Posting is idempotent: an
+Event's name is a hash of the object's uid, the reason and the message, so a retry after a timeout
+whose create did land, or a pass repeated after a crash, finds the Event already there
+(AlreadyExists) instead of posting it twice. The poster works from
 any task (kopf's own ``kopf.event`` needs the context of an object being processed, which the
 operator's resync loop does not have). kopf's posting settings still cover kopf's own warnings.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 import socket
 from dataclasses import dataclass
@@ -33,13 +37,19 @@ class Posting:
     event: Event
 
 
+def event_name(involved: Body, event: Event) -> str:
+    """``<object>.<16 hex>``: the same event about the same object always gets the same name."""
+    key = "\0".join((involved.get("uid", ""), involved["name"], event.type, event.reason, event.message))
+    return f"{involved['name']}.{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
 def event_manifest(involved: Body, event: Event, *, now: dt.datetime, instance: str) -> Body:
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     seconds = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{involved['name']}.", "namespace": involved["namespace"]},
+        "metadata": {"name": event_name(involved, event), "namespace": involved["namespace"]},
         "involvedObject": involved,
         "type": event.type,
         "reason": event.reason,
@@ -91,6 +101,8 @@ class EventPoster:
                 await self.api.create(EVENTS, posting.involved["namespace"], manifest)
                 return
             except (TimeoutError, ApiError, OSError) as err:
+                if isinstance(err, ApiError) and err.already_exists:
+                    return  # posted before (a retried create that had landed, or a repeated pass)
                 if isinstance(err, ApiError) and err.status in (403, 404, 422):
                     return  # namespace gone or events forbidden: retrying will not help
                 if delay is None:
