@@ -197,11 +197,20 @@ def test_events_tell_the_story(release: Cluster) -> None:
                       f"involvedObject.kind=Experiment,involvedObject.name={EXPERIMENT}")["items"]
     reasons = {e["reason"] for e in events}
     assert {"TrialCreated", "NewBestTrial", "ExperimentSucceeded"} <= reasons, reasons
-    created = " ".join(e["message"] for e in events if e["reason"] == "TrialCreated")
+    messages = [e["message"] for e in events if e["reason"] == "TrialCreated"]
+    assert len(messages) == len(set(messages)) == MAX_TRIALS, messages  # each posted once
+    created = " ".join(messages)
     for trial in trials_of(release, EXPERIMENT):
         assert f"trial {trial['metadata']['name']} created" in created, created
     described = release.kubectl("describe", "experiment", EXPERIMENT, "-n", WATCHED_NS).stdout
     assert "ExperimentSucceeded" in described and "Conditions" in described
+
+
+def test_the_namespaced_operator_never_asks_for_what_its_rbac_forbids(release: Cluster) -> None:
+    # with named namespaces kopf must not scan the cluster's namespaces and CRDs
+    log = release.kubectl("logs", f"deployment/{RELEASE}", "-n", SYSTEM_NS).stdout
+    forbidden = [line for line in log.splitlines() if "forbidden" in line.lower()]
+    assert not forbidden, forbidden[:5]
 
 
 def test_operator_metrics_endpoint(release: Cluster) -> None:

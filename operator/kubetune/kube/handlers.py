@@ -40,8 +40,11 @@ log = logging.getLogger(__name__)
 
 
 
-def configure(settings: kopf.OperatorSettings) -> None:
-    """kopf's settings, explicit: where state is kept, how events are posted, how watches behave."""
+def configure(settings: kopf.OperatorSettings, namespaces: tuple[str, ...] = ()) -> None:
+    """kopf's settings, explicit: where state is kept, how events are posted, how watches behave.
+
+    ``namespaces``: the ones watched (none: the whole cluster).
+    """
     # Handler progress in status.kopf (kept by the CRD schema, so never pruned); cleared on success.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     # The last handled spec (for on.update diffs) in one annotation, replaced on every change.
@@ -63,12 +66,16 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # One replica (Deployment strategy Recreate): no peering.
     settings.peering.standalone = True
     settings.peering.mandatory = False
+    # Watching named namespaces needs no cluster-wide scan for namespaces and CRDs, which the
+    # namespaced RBAC forbids (kopf would log "forbidden" for minutes). Patterns need the scan.
+    if namespaces and not any(c in ns for ns in namespaces for c in "*?[!"):
+        settings.scanning.disabled = True
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-    configure(settings)
     config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
+    configure(settings, config.namespaces)
     metrics = OperatorMetrics()
     serve(config.metrics_port)
     api = KubeApi(load_configuration())
