@@ -1,7 +1,8 @@
 """Command line: ``kubetune run | validate | status | crd | operator`` (also ``kubectl tune``).
 
 The edge of the program: files are read and validated here, then typed values go inward.
-Exit codes: 0 success, 1 the experiment failed, 2 bad input, 130 interrupted.
+Exit codes: 0 the experiment Succeeded, 1 it Failed, 2 bad input, 3 it is suspended (no trial
+left running; set ``suspend: false`` and run again to continue), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from rich.table import Table
 
 from kubetune.api import Experiment, ExperimentPhase, ExperimentStatus, Trial, TrialPhase, validation_problems
 from kubetune.crds import crd_files, render_all
-from kubetune.lifecycle import Event
+from kubetune.documents import load_all
+from kubetune.lifecycle import Event, spec_problems
 from kubetune.local import LocalRunner, LocalState, StateError, default_state_path, load_state
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_SUSPENDED = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -44,16 +47,20 @@ def load_experiment(path: Path) -> Experiment:
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror})") from None
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = load_all(text)
     except yaml.YAMLError as err:
         raise InputError(f"{path}: not valid YAML: {err}") from None
     experiments = [d for d in documents if isinstance(d, dict) and d.get("kind") == "Experiment"]
     if len(experiments) != 1:
         raise InputError(f"{path}: expected exactly one document of kind Experiment, found {len(experiments)}")
     try:
-        return Experiment.model_validate(experiments[0])
+        experiment = Experiment.model_validate(experiments[0])
     except ValidationError as err:
         raise InputError(f"{path}: invalid Experiment:\n{format_validation_error(err)}") from None
+    problems = spec_problems(experiment)
+    if problems:
+        raise InputError(f"{path}: invalid Experiment:\n" + "\n".join(problems))
+    return experiment
 
 
 class ConsoleDisplay:
@@ -87,6 +94,9 @@ class ConsoleDisplay:
         if trial.status.phase is TrialPhase.SUCCEEDED:
             value = trial.status.objective_value
             self.console.print(f"  [green]✓[/] {trial.metadata.name} {self.objective.metric}={value:.6g}  {params}")
+        elif trial.status.phase in (TrialPhase.EARLY_STOPPED, TrialPhase.KILLED):
+            self.console.print(f"  [yellow]■[/] {trial.metadata.name} {trial.status.reason}: "
+                               f"{trial.status.message}  {params}", markup=True)
         else:
             self.console.print(f"  [red]✗[/] {trial.metadata.name} {trial.status.reason}: "
                                f"{trial.status.message}  {params}")
@@ -94,7 +104,9 @@ class ConsoleDisplay:
     def status(self, status: ExperimentStatus) -> None:
         t = status.trials
         best = f"{status.best_trial.objective_value:.6g}" if status.best_trial else "-"
-        summary = f"running {t.running + t.pending}  failed {t.failed}  best {self.objective.metric}={best}"
+        stopped = f"  stopped {t.early_stopped}" if t.early_stopped else ""
+        summary = (f"running {t.running + t.pending}{stopped}  failed {t.failed}  "
+                   f"best {self.objective.metric}={best}")
         self.progress.update(self.task, completed=t.finished, summary=summary)
 
 
@@ -105,7 +117,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     try:
         runner_display = ConsoleDisplay(console, experiment)
         runner = LocalRunner(experiment, state_path=state_path, workdir=path.resolve().parent,
-                             display=runner_display)
+                             display=runner_display, fresh=args.fresh)
     except StateError as err:
         raise InputError(str(err)) from None
     if runner.resumed:
@@ -116,8 +128,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     except KeyboardInterrupt:
         console.print(f"\nInterrupted. State kept in {state_path}; run the same command again to resume.")
         return EXIT_INTERRUPTED
+    except StateError as err:
+        raise InputError(str(err)) from None
     print_outcome(console, status, experiment)
     console.print(f"State: {state_path}")
+    if status.phase is ExperimentPhase.SUSPENDED:
+        console.print("Suspended: no trial is running. Set suspend: false and run the same command to continue.")
+        return EXIT_SUSPENDED
     return 0 if status.phase is ExperimentPhase.SUCCEEDED else EXIT_FAILED
 
 
@@ -193,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an Experiment locally, trials as processes; resumes after a stop")
     run.add_argument("file", help="Experiment YAML file")
     run.add_argument("--state", help="state file (default: <experiment>.state.yaml next to the file)")
+    run.add_argument("--fresh", action="store_true",
+                     help="start anew: move an existing state file (and trial outputs) aside to *.bak")
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="check an Experiment file")

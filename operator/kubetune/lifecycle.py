@@ -1,10 +1,12 @@
 """The tuning loop as one pure decision: :func:`plan`.
 
 From an Experiment (spec, metadata and its last status) and the Trials that exist, decide — with
-no I/O — which trials to create next (index, name, params), which running trials to stop, and the
-Experiment's new status: counts, best trial, phase and conditions, and why it ended. Both runners
-(the operator in :mod:`kubetune.kube`, the laptop runner in :mod:`kubetune.local`) execute these
-decisions and write the status back; neither decides anything itself.
+no I/O — which trials to create next (index, name, params), which active trials to stop (early
+stopping, :mod:`kubetune.stopping`, or the experiment's end) and which asha rungs they passed, and
+the Experiment's new status: counts, best trial, trial time, phase and conditions, and why it
+ended. Both runners (the operator in :mod:`kubetune.kube`, the laptop runner in
+:mod:`kubetune.local`) execute these decisions and write the status back; neither decides
+anything itself. What a single trial amounts to is :mod:`kubetune.outcomes`' to say.
 
 Level-based, as in Katib's reconciler: the status is recomputed from the Trials on every pass, so
 a pass that repeats after a crash decides the same thing again. Trials are the record of truth:
@@ -14,10 +16,12 @@ their names are ``<experiment>-<index>`` and a new index is always one past the 
 from __future__ import annotations
 
 import logging
+import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from kubetune import curves
 from kubetune.api import (
     BestTrial,
     Condition,
@@ -26,13 +30,16 @@ from kubetune.api import (
     ExperimentPhase,
     ExperimentStatus,
     Params,
+    Rung,
     SuggesterStatus,
     Trial,
     TrialCounts,
     TrialPhase,
+    seconds_between,
     trial_name,
 )
 from kubetune.space import Space, SpaceError
+from kubetune.stopping import Stop, plan_stops
 from kubetune.suggest import Observation, SuggesterError, SuggestRequest, get_suggester
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,7 @@ SPACE_EXHAUSTED = "SearchSpaceExhausted"
 TOO_MANY_FAILED = "TooManyFailedTrials"
 NO_SUCCESSFUL_TRIAL = "NoSuccessfulTrial"
 INVALID_SPEC = "InvalidSpec"
+PLAN_FAILED = "PlanFailed"
 
 TERMINAL = (ExperimentPhase.SUCCEEDED, ExperimentPhase.FAILED)
 
@@ -77,6 +85,10 @@ class Plan:
     create: list[NewTrial] = field(default_factory=list)
     #: Names of active trials to stop because the experiment ended before they finished.
     kill: list[str] = field(default_factory=list)
+    #: Running trials to stop early (their stop request is recorded first, then they are stopped).
+    stop: list[Stop] = field(default_factory=list)
+    #: trial name → its asha rungs, where a trial passed a new one (to record on the trial).
+    rungs: dict[str, list[Rung]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
 
     @property
@@ -94,9 +106,43 @@ def experiment_seed(experiment: Experiment) -> int:
 def count_trials(trials: Sequence[Trial]) -> TrialCounts:
     counts = TrialCounts(created=len(trials))
     for t in trials:
-        field_name = t.status.phase.value.lower()
-        setattr(counts, field_name, getattr(counts, field_name) + 1)
+        name = t.status.phase.counter
+        setattr(counts, name, getattr(counts, name) + 1)
     return counts
+
+
+def trial_seconds(trials: Sequence[Trial]) -> int:
+    """The run time of the finished trials, summed, in whole seconds."""
+    total = 0.0
+    for t in trials:
+        if t.status.phase.finished:
+            total += seconds_between(t.status.start_time, t.status.completion_time) or 0.0
+    return round(total)
+
+
+def format_duration(seconds: int) -> str:
+    """``45s``, ``12m05s``, ``3h02m``, ``2d04h``: the printer column's spelling."""
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def partial_loss(trial: Trial, experiment: Experiment) -> float | None:
+    """An early-stopped trial's loss as the suggester sees it: its objective at its last step.
+
+    A stopped trial was stopped for being behind at that step, so its last value (which more
+    training would mostly have raised) ranks it below the trials that went on; the model learns
+    that its region is worse without being told it failed. None when it reported nothing finite.
+    """
+    found = [v for _, v in curves.values(trial.status.curve, experiment.spec.objective.metric) if math.isfinite(v)]
+    return experiment.spec.objective.loss(found[-1]) if found else None
 
 
 def best_trial(experiment: Experiment, trials: Sequence[Trial]) -> BestTrial | None:
@@ -176,6 +222,8 @@ def _observations(space: Space, trials: Sequence[Trial], experiment: Experiment)
             continue  # from an older search space: counted, but it cannot inform this one
         if t.status.phase is TrialPhase.SUCCEEDED and t.status.objective_value is not None:
             observations.append(Observation(params, experiment.spec.objective.loss(t.status.objective_value)))
+        elif t.status.phase is TrialPhase.EARLY_STOPPED:
+            observations.append(Observation(params, partial_loss(t, experiment)))
         elif t.status.phase is TrialPhase.FAILED:
             observations.append(Observation(params, None))
         elif not t.status.phase.finished:
@@ -207,17 +255,51 @@ def _budget_end(best: BestTrial | None, reason: str, why: str) -> tuple[Experime
     return ExperimentPhase.SUCCEEDED, reason, f"{why}; best {best.name} = {best.objective_value:g}"
 
 
+def spec_problems(experiment: Experiment) -> list[str]:
+    """What the models' validation cannot see: the algorithm's own checks against the space.
+
+    (For instance a grid of more points than grid search enumerates.) ``kubetune validate``
+    refuses these up front; on a cluster the first pass ends the experiment ``InvalidSpec``.
+    """
+    spec = experiment.spec
+    try:
+        get_suggester(spec.algorithm.name.value).check_settings(spec.algorithm.settings, Space(spec.parameters))
+    except SuggesterError as err:
+        return [f"spec.algorithm: {err}"]
+    return []
+
+
 def plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
-    """Decide the next step of ``experiment`` given all its ``trials``; see the module docstring."""
+    """Decide the next step of ``experiment`` given all its ``trials``; see the module docstring.
+
+    Never raises: a bug in here ends the experiment Failed (``PlanFailed``) with the error's
+    message, rather than a runner retrying the same pass forever.
+    """
+    try:
+        return _plan(experiment, trials, now=now)
+    except Exception as err:
+        log.exception("planning experiment %s failed", experiment.metadata.name)
+        old = experiment.status or ExperimentStatus()
+        message = f"planning the next step failed ({type(err).__name__}: {err}); fix the spec or report a bug"
+        status = _with_phase(old.model_copy(update={"start_time": old.start_time or now}),
+                             ExperimentPhase.FAILED, PLAN_FAILED, message[:1000], now=now,
+                             generation=experiment.metadata.generation)
+        return _finish(old, status, [], kill=_active_names(trials))
+
+
+def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
     spec = experiment.spec
     old = experiment.status or ExperimentStatus()
     generation = experiment.metadata.generation
     counts = count_trials(trials)
     best = best_trial(experiment, trials)
+    seconds = trial_seconds(trials)
     status = old.model_copy(update={
         "trials": counts,
         "best_trial": best,
         "progress": f"{counts.succeeded}/{spec.max_trials}",
+        "trial_seconds": seconds,
+        "trial_time": format_duration(seconds),
         "observed_generation": generation,
         "start_time": old.start_time or now,
     })
@@ -238,10 +320,11 @@ def plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
         status = _with_phase(status, phase, reason, message, now=now, generation=generation)
         return _finish(old, status, events, kill=_active_names(trials))
 
+    stopping = plan_stops(spec.early_stopping, spec.objective, trials)
     if spec.suspend:
         message = f"suspended; {counts.active} trial(s) still finishing" if counts.active else "suspended"
         status = _with_phase(status, ExperimentPhase.SUSPENDED, "Suspended", message, now=now, generation=generation)
-        return _finish(old, status, events)
+        return _finish(old, status, events, stop=stopping.stop, rungs=stopping.rungs)
 
     wanted = max(0, min(spec.parallel_trials - counts.active, spec.max_trials - counts.created))
     create: list[NewTrial] = []
@@ -279,7 +362,7 @@ def plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
     status = _with_phase(status, phase, "TrialsRunning", message, now=now, generation=generation)
     for new in create:
         events.append(Event("Normal", "TrialCreated", f"trial {new.name} created with {_format_params(new.params)}"))
-    return _finish(old, status, events, create=create)
+    return _finish(old, status, events, create=create, stop=stopping.stop, rungs=stopping.rungs)
 
 
 def _active_names(trials: Sequence[Trial]) -> list[str]:
@@ -291,7 +374,8 @@ def _format_params(params: Params) -> str:
 
 
 def _finish(old: ExperimentStatus, new: ExperimentStatus, events: list[Event], *,
-            create: list[NewTrial] | None = None, kill: list[str] | None = None) -> Plan:
+            create: list[NewTrial] | None = None, kill: list[str] | None = None,
+            stop: list[Stop] | None = None, rungs: dict[str, list[Rung]] | None = None) -> Plan:
     """Add the events that the change from ``old`` to ``new`` calls for."""
     if new.best_trial is not None and (old.best_trial is None or old.best_trial.name != new.best_trial.name):
         b = new.best_trial
@@ -301,4 +385,5 @@ def _finish(old: ExperimentStatus, new: ExperimentStatus, events: list[Event], *
         detail = f" ({condition.reason}: {condition.message})" if condition else ""
         kind = "Warning" if new.phase is ExperimentPhase.FAILED else "Normal"
         events.append(Event(kind, f"Experiment{new.phase.value}", f"experiment is {new.phase.value}{detail}"))
-    return Plan(status=new, create=create or [], kill=kill or [], events=events)
+    return Plan(status=new, create=create or [], kill=kill or [], stop=stop or [], rungs=rungs or {},
+                events=events)

@@ -26,19 +26,31 @@ from itertools import product
 import numpy as np
 import numpy.typing as npt
 
-from kubetune.api import Parameter, ParameterType, Params, ParamValue, Scale
-
-SIGNIFICANT_DIGITS = 8
+from kubetune.api import SIGNIFICANT_DIGITS, Parameter, ParameterType, Params, ParamValue, Scale, round_significant
 
 FloatArray = npt.NDArray[np.float64]
+
+__all__ = ["SIGNIFICANT_DIGITS", "Dimension", "FloatArray", "Space", "SpaceError", "round_significant"]
 
 
 class SpaceError(ValueError):
     """An assignment that does not belong to the space."""
 
 
-def round_significant(value: float) -> float:
-    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+def _lerp(lo: float, hi: float, u: npt.ArrayLike) -> FloatArray:
+    """``lo + u (hi - lo)``, also where ``hi - lo`` overflows a double (then halves are scaled)."""
+    u = np.asarray(u, dtype=float)
+    if math.isfinite(hi - lo):
+        return np.asarray(lo + u * (hi - lo), dtype=float)
+    return np.asarray(2.0 * (lo / 2 + u * (hi / 2 - lo / 2)), dtype=float)
+
+
+def _unlerp(lo: float, hi: float, z: npt.ArrayLike) -> FloatArray:
+    """The inverse of :func:`_lerp`: where ``z`` lies in [lo, hi], as a fraction."""
+    z = np.asarray(z, dtype=float)
+    if math.isfinite(hi - lo):
+        return np.asarray((z - lo) / (hi - lo), dtype=float)
+    return np.asarray((z / 2 - lo / 2) / (hi / 2 - lo / 2), dtype=float)
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,7 @@ class Dimension:
             choices = self.choices
             return choices[min(int(u * len(choices)), len(choices) - 1)]
         lo, hi = self._continuous_bounds()
-        z = lo + u * (hi - lo)
+        z = float(_lerp(lo, hi, u))
         if self.parameter.scale is Scale.LOG:
             z = math.exp(z)
         if self.is_int:
@@ -97,7 +109,7 @@ class Dimension:
         z = float(value)
         if self.parameter.scale is Scale.LOG:
             z = math.log(z)
-        return min(max((z - lo) / (hi - lo), 0.0), 1.0)
+        return min(max(float(_unlerp(lo, hi, z)), 0.0), 1.0)
 
     def from_unit_column(self, u: FloatArray) -> list[ParamValue]:
         """:meth:`from_unit` of every entry of a 1-d array, computed a column at a time."""
@@ -107,7 +119,7 @@ class Dimension:
             indexes = np.minimum((u * len(choices)).astype(int), len(choices) - 1)
             return [choices[i] for i in indexes.tolist()]
         lo, hi = self._continuous_bounds()
-        z = lo + u * (hi - lo)
+        z = _lerp(lo, hi, u)
         if self.parameter.scale is Scale.LOG:
             z = np.exp(z)
         low, high = float(self.parameter.min or 0), float(self.parameter.max or 0)
@@ -124,7 +136,7 @@ class Dimension:
         z = np.array(values, dtype=float)
         if self.parameter.scale is Scale.LOG:
             z = np.log(z)
-        return np.asarray(np.clip((z - lo) / (hi - lo), 0.0, 1.0), dtype=float)
+        return np.asarray(np.clip(_unlerp(lo, hi, z), 0.0, 1.0), dtype=float)
 
     def validate(self, value: object) -> ParamValue:
         """Coerce a value read back from JSON (where 1.0 may come back as 1) or raise SpaceError."""

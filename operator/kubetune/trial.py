@@ -2,9 +2,10 @@
 
 Purely data-manipulative: builds a Job manifest (for the operator) or a process description (for
 the local runner). Parameters reach the training code as ``KUBETUNE_PARAM_<NAME>`` environment
-variables and through ``${params.<name>}`` references in ``command``/``args``. A reference is
-replaced inside its own argument only, never through a shell, so a value can neither split into
-several arguments nor run anything.
+variables and through ``${params.<name>}`` references in ``command``, ``args`` and env values,
+alike in both renderers. A reference is replaced inside its own argument only, never through a
+shell, so a value can neither split into several arguments nor run anything. Validation
+(:class:`kubetune.api.ExperimentSpec`) refuses a reference to no parameter before any trial runs.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubetune.api import EXPERIMENT_LABEL, TRIAL_LABEL, Experiment, Params, ParamValue, Trial
+from kubetune.api import EXPERIMENT_LABEL, PARAM_REFERENCE, TRIAL_LABEL, Experiment, Params, ParamValue, Trial
 
 PARAM_ENV_PREFIX = "KUBETUNE_PARAM_"
 TRIAL_ENV = "KUBETUNE_TRIAL"
 EXPERIMENT_ENV = "KUBETUNE_EXPERIMENT"
 METRICS_FILE_ENV = "KUBETUNE_METRICS_FILE"
-
-_REFERENCE = re.compile(r"\$\{params\.([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class RenderError(ValueError):
@@ -51,7 +50,7 @@ def substitute(argument: str, params: Mapping[str, ParamValue]) -> str:
             raise RenderError(f"${{params.{name}}} refers to no parameter (have: {', '.join(sorted(params))})")
         return format_value(params[name])
 
-    return _REFERENCE.sub(replace, argument)
+    return PARAM_REFERENCE.sub(replace, argument)
 
 
 def trial_env(experiment: str, trial: str, params: Params) -> dict[str, str]:
@@ -61,12 +60,23 @@ def trial_env(experiment: str, trial: str, params: Params) -> dict[str, str]:
     return env
 
 
+def _template_env(entries: list[dict[str, Any]] | None, params: Params) -> list[dict[str, Any]]:
+    """The template's env entries with references substituted in their ``value`` (not in valueFrom)."""
+    rendered = []
+    for entry in entries or []:
+        entry = dict(entry)
+        if isinstance(entry.get("value"), str):
+            entry["value"] = substitute(entry["value"], params)
+        rendered.append(entry)
+    return rendered
+
+
 def _render_container(container: dict[str, Any], params: Params, env: dict[str, str]) -> dict[str, Any]:
     for key in ("command", "args"):
         if container.get(key):
             container[key] = [substitute(arg, params) for arg in container[key]]
     ours = [{"name": k, "value": v} for k, v in env.items()]
-    theirs = [e for e in container.get("env") or [] if e.get("name") not in env]
+    theirs = [e for e in _template_env(container.get("env"), params) if e.get("name") not in env]
     container["env"] = theirs + ours
     return container
 
@@ -121,9 +131,9 @@ def render_process(
             "only exists on a cluster)"
         )
     env = dict(base_env)
-    for entry in container.env or []:
-        if "value" in entry and "name" in entry:
-            env[str(entry["name"])] = substitute(str(entry["value"]), trial.spec.params)
+    for entry in _template_env(container.env, trial.spec.params):
+        if isinstance(entry.get("value"), str) and "name" in entry:
+            env[str(entry["name"])] = entry["value"]
     env.update(trial_env(experiment.metadata.name, trial.metadata.name, trial.spec.params))
     env[METRICS_FILE_ENV] = metrics_file
     env.setdefault("PYTHONUNBUFFERED", "1")

@@ -24,6 +24,9 @@ def experiment_dict(**spec_overrides: Any) -> dict[str, Any]:
         ]}}}},
     }
     spec.update(copy.deepcopy(spec_overrides))
+    if not any(p.get("name") == "lr" for p in spec["parameters"]):  # the template names lr: keep it valid
+        for container in spec["trialTemplate"]["spec"]["template"]["spec"]["containers"]:
+            container["command"] = [arg for arg in container.get("command", []) if arg not in ("--lr", "${params.lr}")]
     return {"apiVersion": "kubetune.io/v1alpha1", "kind": "Experiment", "metadata": {"name": "exp"}, "spec": spec}
 
 

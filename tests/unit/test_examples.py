@@ -9,11 +9,13 @@ import yaml
 
 from kubetune.api import Experiment
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
-SEED_PARAMETERS = {
-    "epochs", "learning_rate", "weight_decay", "gaussian_scale", "momentum_coef", "momentum_step_change",
-    "momentum_step_schedule_start", "momentum_step_schedule_step_width", "momentum_step_schedule_steps",
-}
+def _example_files() -> list[Path]:
+    """Every YAML file of examples/ but the state files a local run leaves next to them (``*.state.yaml``)."""
+    folder = Path(__file__).resolve().parents[2] / "examples"
+    return sorted(p for p in folder.glob("*.yaml") if not p.name.endswith(".state.yaml"))
+
+
+EXAMPLES = _example_files()
 
 
 def load(path: Path) -> Experiment:

@@ -16,10 +16,10 @@ from kubetune.kube.classification import (
     MarkRunning,
     Wait,
     classify,
-    needs_log,
 )
 from kubetune.kube.coalescing import Coalescer
 from kubetune.kube.patching import merge_patch, status_patch, without_kopf
+from kubetune.metrics import needs_output
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 LONG_AGO = "2026-01-01T11:00:00Z"
@@ -110,7 +110,7 @@ def test_classify(case: str, the_trial: Trial, the_job: dict[str, Any] | None, p
 ])
 def test_the_log_is_read_only_when_it_can_matter(source: MetricsSource, code: int, report: str | None,
                                                   expected: bool) -> None:
-    assert needs_log(source, code, report) is expected
+    assert needs_output(source, code, report) is expected
 
 
 def test_merge_patch_nulls_removed_keys_and_replaces_lists() -> None:

@@ -84,6 +84,15 @@ class FakeApi:
     async def read_log(self, namespace: str, pod: str, container: str, *, limit_bytes: int) -> str:
         return self.logs.get(pod, "")
 
+    async def read_log_since(self, namespace: str, pod: str, container: str, *, since: str | None,
+                             limit_bytes: int) -> str:
+        """The log with one timestamp per line (line i at second i), as the kubelet adds them."""
+        lines = self.logs.get(pod, "").splitlines()
+        stamped = [f"2026-01-01T00:00:{i:02d}.000000001Z {line}\n" for i, line in enumerate(lines)]
+        if since:
+            stamped = [line for line in stamped if line[:19] >= since[:19]]
+        return "".join(stamped)[:limit_bytes]
+
     def finish_pod(self, trial: str, *, message: str | None = None, exit_code: int = 0, log: str = "") -> None:
         """What the Job controller and kubelet would do: a pod of the trial's Job that terminated."""
         job = self.objects[("jobs", trial)]
@@ -225,7 +234,12 @@ def test_a_status_conflict_is_retried_on_the_fresh_object(world: tuple[Runtime, 
     written = run(write_status(rt.api, EXPERIMENTS, stale, {"phase": "Running"}))
     assert written["status"] == {"phase": "Running", "kopf": {"progress": {}}}
     assert merge_patch(written["status"], {"phase": "Running", "kopf": {"progress": {}}}) == {}
+
+
+def test_resource_paths_name_the_namespace_object_and_subresource() -> None:
     assert PODS.path(NS, "p", "log") == "/api/v1/namespaces/default/pods/p/log"
+    assert TRIALS.path(NS, "t", "status") == "/apis/kubetune.io/v1alpha1/namespaces/default/trials/t/status"
+    assert EXPERIMENTS.path(None) == "/apis/kubetune.io/v1alpha1/experiments"
 
 
 class TimeoutAfterCreate(FakeApi):

@@ -58,8 +58,8 @@ def test_grid_skips_what_was_tried_and_runs_out() -> None:
 
 @pytest.mark.parametrize(("name", "settings", "message"), [
     ("random", {"gridPoints": 3}, "algorithm 'random' has no setting 'gridPoints'"),
-    ("grid", {"gridPoints": "many"}, "setting 'gridPoints' must be int"),
-    ("grid", {"gridPoints": 0}, "gridPoints must be >= 1"),
+    ("grid", {"gridPoints": "many"}, "setting 'gridPoints' must be an integer"),
+    ("grid", {"gridPoints": 0}, "setting 'gridPoints' must be ≥ 1"),
 ])
 def test_bad_settings_are_named(name: str, settings: dict[str, object], message: str) -> None:
     with pytest.raises(SuggesterError, match=message):

@@ -1,24 +1,15 @@
 """What a Trial's Job and pods amount to: :func:`classify`, pure, no I/O.
 
 Given the Trial, its Job (or None) and the Job's pods, as the API server returns them, decide the
-next step: create the Job, wait, mark the Trial Running, harvest a finished pod's metrics, or fail
-the Trial with a Kubernetes-level reason. The caller (:mod:`kubetune.kube.trials`) does the I/O.
+next step: create the Job, wait, mark the Trial Running, harvest a finished pod's metrics, fail
+the Trial with a Kubernetes-level reason, or carry out its stop request (delete the Job, then
+record the stop). The caller (:mod:`kubetune.kube.trials`) does the I/O, and
+:func:`kubetune.outcomes.judge` turns a harvest or a failure into the Trial's final status, the
+same way the local runner does.
 
-Failure reasons (``status.reason`` of a Failed Trial) decided here:
-
-=================  ==============================================================================
-JobDeleted         the Job vanished (or is being deleted) before the Trial finished; never re-run
-DeadlineExceeded   the Job's (or pod's) ``activeDeadlineSeconds`` passed
-OOMKilled          a container was killed for exceeding its memory limit
-ImagePullFailed    ErrImagePull / ImagePullBackOff / ErrImageNeverPull / InvalidImageName
-Unschedulable      the pod stayed unschedulable (or was never created) past a deadline
-Evicted            the kubelet evicted the pod
-JobFailed          the Job failed and no pod is left to say why
-MetricsUnavailable the Job completed but its pod is gone, so its report cannot be read
-=================  ==============================================================================
-
-Exit codes, reports and logs are judged by :func:`kubetune.metrics.harvest` (NonZeroExit,
-ObjectiveMissing, MetricsInvalid, MetricsNotFinite, ReportTooLarge).
+The Failed reasons decided here are the cluster ones of :data:`kubetune.api.TRIAL_REASONS`
+(JobDeleted, DeadlineExceeded, OOMKilled, ImagePullFailed, Unschedulable, Evicted, JobFailed,
+MetricsUnavailable); exit codes, reports and logs are judged by :mod:`kubetune.outcomes`.
 """
 
 from __future__ import annotations
@@ -27,7 +18,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from kubetune.api import MetricsSource, Trial
+from kubetune.api import Trial, TrialReason, parse_rfc3339
+from kubetune.outcomes import deadline_exceeded
 
 Body = dict[str, Any]
 
@@ -51,7 +43,7 @@ class MarkRunning:
 
 @dataclass(frozen=True)
 class Harvest:
-    """A pod finished: read its report (and log, see :func:`needs_log`) and judge them."""
+    """A pod finished: read its report (and log, see :func:`kubetune.metrics.needs_output`) and judge them."""
 
     pod: str
     container: str
@@ -61,19 +53,25 @@ class Harvest:
 
 @dataclass(frozen=True)
 class Fail:
-    reason: str
+    reason: TrialReason
     message: str
     #: Stop the Job too (it would otherwise wait forever, e.g. for an image that never comes).
     delete_job: bool = False
 
 
-Step = CreateJob | Wait | MarkRunning | Harvest | Fail
+@dataclass(frozen=True)
+class StopJob:
+    """The Trial has a stop request and its Job still runs: delete the Job (its pods go with it)."""
 
 
-def parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+@dataclass(frozen=True)
+class Stopped:
+    """The Trial has a stop request and nothing of it runs any more: record the stop."""
+
+
+Step = CreateJob | Wait | MarkRunning | Harvest | Fail | StopJob | Stopped
+
+parse_time = parse_rfc3339
 
 
 def _condition(job: Body, *types: str) -> Body | None:
@@ -116,32 +114,26 @@ def _newest(pods: list[Body]) -> Body | None:
     return max(pods, key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]))
 
 
-def needs_log(source: MetricsSource, exit_code: int, report: str | None) -> bool:
-    """Whether the pod's log must be read to judge it (the report alone does not settle it)."""
-    if exit_code != 0:
-        return True  # the last line is the failure's explanation
-    if source is MetricsSource.STDOUT:
-        return True
-    return source is MetricsSource.BOTH and not (report and report.strip())
-
-
 def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.datetime,
              unschedulable_after: dt.timedelta) -> Step:
     """The next step for an unfinished ``trial``; see the module docstring."""
+    if trial.status.stop is not None:
+        return _stopping(trial, job, pods)
     started = trial.status.start_time is not None
     if job is None:
         if not started:
             return CreateJob()
-        return Fail("JobDeleted", f"Job {trial.metadata.name} was deleted before the trial finished")
+        return Fail(TrialReason.JOB_DELETED, f"Job {trial.metadata.name} was deleted before the trial finished")
     if not _owned_by(job, trial.metadata.uid):
         return Wait("a Job of that name belongs to an older Trial; waiting for it to be collected")
     if job["metadata"].get("deletionTimestamp"):
-        return Fail("JobDeleted", f"Job {trial.metadata.name} was deleted before the trial finished")
+        return Fail(TrialReason.JOB_DELETED, f"Job {trial.metadata.name} was deleted before the trial finished")
 
     failed = _condition(job, "Failed", "FailureTarget")
     if failed and failed.get("reason") == "DeadlineExceeded":
         deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
-        return Fail("DeadlineExceeded", f"ran longer than activeDeadlineSeconds={deadline}")
+        ended = deadline_exceeded(float(deadline) if isinstance(deadline, int | float) else None)
+        return Fail(ended.reason, ended.message)
 
     backoff_limit = int((job.get("spec") or {}).get("backoffLimit") or 0)
     ours = [p for p in pods if _owned_by(p, job["metadata"].get("uid"))]
@@ -155,16 +147,17 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
         if not pod["metadata"].get("deletionTimestamp") or failed:
             return _judge_failed_pod(pod)
     if failed:
-        return Fail("JobFailed", f"{failed.get('reason')}: {failed.get('message') or 'the Job failed'}")
+        return Fail(TrialReason.JOB_FAILED, f"{failed.get('reason')}: {failed.get('message') or 'the Job failed'}")
     if _condition(job, "Complete"):
-        return Fail("MetricsUnavailable", "the Job completed but its pod is gone, so its report cannot be read")
+        return Fail(TrialReason.METRICS_UNAVAILABLE,
+                    "the Job completed but its pod is gone, so its report cannot be read")
 
     newest = _newest(live)
     if newest is None:
         created = parse_time(job["metadata"].get("creationTimestamp"))
         if created is not None and now - created > unschedulable_after:
-            return Fail("Unschedulable", f"no pod was created for the Job within {_span(unschedulable_after)}",
-                        delete_job=True)
+            return Fail(TrialReason.UNSCHEDULABLE,
+                        f"no pod was created for the Job within {_span(unschedulable_after)}", delete_job=True)
         return Wait("no pod yet")
     pod = newest
     phase = (pod.get("status") or {}).get("phase")
@@ -175,16 +168,30 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
         if waiting.get("reason") in IMAGE_PULL_REASONS:
             image = status.get("image") or "the image"
             detail = waiting.get("message") or waiting.get("reason")
-            return Fail("ImagePullFailed", f"cannot pull {image}: {detail}", delete_job=True)
+            return Fail(TrialReason.IMAGE_PULL_FAILED, f"cannot pull {image}: {detail}", delete_job=True)
     scheduled = next((c for c in (pod.get("status") or {}).get("conditions") or []
                       if c.get("type") == "PodScheduled"), None)
     if scheduled and scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
         since = parse_time(pod["metadata"].get("creationTimestamp"))
         if since is not None and now - since > unschedulable_after:
-            return Fail("Unschedulable", f"unschedulable for over {_span(unschedulable_after)}: "
+            return Fail(TrialReason.UNSCHEDULABLE, f"unschedulable for over {_span(unschedulable_after)}: "
                         f"{scheduled.get('message') or ''}".rstrip(": "), delete_job=True)
         return Wait("unschedulable")
     return Wait(f"pod {phase or 'Pending'}")
+
+
+def _stopping(trial: Trial, job: Body | None, pods: list[Body]) -> Step:
+    """A Trial with a stop request: a pod that already finished well keeps its result, else stop."""
+    if job is not None and not _owned_by(job, trial.metadata.uid):
+        job = None  # an older Trial's Job: this one never made its own
+    uid = job["metadata"].get("uid") if job is not None else None
+    ours = [p for p in pods if uid is None or _owned_by(p, uid)]
+    succeeded = [p for p in ours if _outcome(p) == "Succeeded"]
+    if succeeded:
+        return _harvest(_newest(succeeded) or succeeded[0])
+    if job is None or job["metadata"].get("deletionTimestamp"):
+        return Stopped()
+    return StopJob()
 
 
 def _outcome(pod: Body) -> str | None:
@@ -209,13 +216,14 @@ def _outcome(pod: Body) -> str | None:
 def _judge_failed_pod(pod: Body) -> Step:
     status = pod.get("status") or {}
     if status.get("reason") == "DeadlineExceeded":
-        return Fail("DeadlineExceeded", status.get("message") or "the pod ran past its activeDeadlineSeconds")
+        return Fail(TrialReason.DEADLINE_EXCEEDED,
+                    status.get("message") or "the pod ran past its activeDeadlineSeconds")
     if status.get("reason") == "Evicted":
-        return Fail("Evicted", status.get("message") or "the pod was evicted")
+        return Fail(TrialReason.EVICTED, status.get("message") or "the pod was evicted")
     for terminated in _terminated(pod):
         if terminated.get("reason") == "OOMKilled":
-            return Fail("OOMKilled", f"container {terminated['name']} was killed for exceeding its memory limit "
-                        f"(exit code {terminated.get('exitCode')})")
+            return Fail(TrialReason.OOM_KILLED, f"container {terminated['name']} was killed for exceeding its memory "
+                        f"limit (exit code {terminated.get('exitCode')})")
     return _harvest(pod)
 
 

@@ -179,6 +179,17 @@ class KubeApi:
         params = {"container": container, "limitBytes": str(limit_bytes)}
         # limitBytes keeps the start; ask for the tail instead when the log may be long
         params["tailLines"] = "2000"
+        return await self._log(namespace, pod, params)
+
+    async def read_log_since(self, namespace: str, pod: str, container: str, *, since: str | None,
+                             limit_bytes: int) -> str:
+        """The log from ``since`` (RFC 3339) on, each line prefixed with its timestamp, at most ``limit_bytes``."""
+        params = {"container": container, "limitBytes": str(limit_bytes), "timestamps": "true"}
+        if since:
+            params["sinceTime"] = since
+        return await self._log(namespace, pod, params)
+
+    async def _log(self, namespace: str, pod: str, params: dict[str, str]) -> str:
         try:
             result: str = await self.request("GET", PODS.path(namespace, pod, "log"), params=params, text=True)
         except ApiError as err:

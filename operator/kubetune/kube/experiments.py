@@ -3,8 +3,10 @@
 The pass is level-based (Katib's shape): it reads the Experiment and all its Trials, asks the pure
 :func:`kubetune.lifecycle.plan` what to do (in a worker thread: fitting a GP can take seconds and
 must not stall the other experiments), creates the new Trials and at once their Jobs (so the next
-trial starts without waiting for another watch round trip), marks the Trials to stop Killed, and
-writes the status only if it changed. Running it twice in a row decides the same thing twice.
+trial starts without waiting for another watch round trip), records a stop request on each Trial
+to stop (early stopping, or the experiment's end; the Trial's own pass then stops it) and the asha
+rungs passed, and writes the status only if it changed. Running it twice in a row decides the
+same thing twice.
 
 A spec the CRD schema let through but the pydantic models reject makes the Experiment Failed
 with reason ``InvalidSpec`` and the validation message, once; it is not retried until it changes.
@@ -19,6 +21,7 @@ import time
 
 from pydantic import ValidationError
 
+from kubetune import outcomes
 from kubetune.api import (
     EXPERIMENT_LABEL,
     ConditionStatus,
@@ -81,11 +84,18 @@ async def _pass(rt: Runtime, namespace: str, name: str) -> None:
         rt.plans, functools.partial(plan, experiment, parsed, now=now_rfc3339()))
     rt.metrics.plan_seconds.observe(time.monotonic() - started)
 
+    rt.early_stopping[(namespace, name)] = experiment.spec.early_stopping is not None
+    rt.experiment_specs[(namespace, name)] = experiment
     if decision.create:
         await asyncio.gather(*(_start(rt, raw, experiment, new) for new in decision.create))
-    if decision.kill:
-        by_name = {t["metadata"]["name"]: t for t in children}
-        await asyncio.gather(*(trials.kill_trial(rt, by_name[n]) for n in decision.kill if n in by_name))
+    by_name = {t["metadata"]["name"]: t for t in children}
+    now = now_rfc3339()
+    requests = {s.trial: outcomes.early_stop(s.reason, s.message, now) for s in decision.stop}
+    requests.update({n: outcomes.experiment_finished(now) for n in decision.kill})
+    await asyncio.gather(
+        *(trials.record_rungs(rt, by_name[n], rungs) for n, rungs in decision.rungs.items()
+          if n in by_name and n not in requests),
+        *(trials.request_stop(rt, by_name[n], request) for n, request in requests.items() if n in by_name))
 
     written = await write_status(rt.api, EXPERIMENTS, raw, decision.status.to_wire())
     for event in decision.events:

@@ -5,16 +5,19 @@ Experiments
   ``status.kopf.progress``, diff base in the ``kubetune.io/last-handled-configuration``
   annotation).
 Trials
-  every watch event → the Trial's own pass (:func:`trials.sync_trial`) while it is unfinished, and
-  when its phase changed, its Experiment's pass: a finished trial is followed by the next one
-  within one watch round trip.
+  a watch event that changes what the Trial's own pass acts on (phase, start, a stop request; or
+  the first event seen) → that pass (:func:`trials.sync_trial`) while it is unfinished; when its
+  phase changed, or its curve got a new step and its Experiment stops trials early, the
+  Experiment's pass: a finished trial is followed by the next one within one watch round trip,
+  and a trial behind the others is stopped as soon as its curve shows it.
 Jobs and pods labelled ``kubetune.io/trial`` (a server-side label selector)
   every watch event → the owning Trial's pass: Running when the pod runs, harvest when it ends,
   JobDeleted when the Job goes.
 
-Safety net
-  one background task (:mod:`.resyncing`) re-runs the passes of unfinished Experiments every
-  30 s and of unfinished Trials every 60 s. Not kopf timers: those add a finalizer per object.
+Background tasks
+  the safety net (:mod:`.resyncing`) re-runs the passes of unfinished Experiments every 30 s and
+  of unfinished Trials every 60 s; the progress reader (:mod:`.progress`) reads the new part of
+  each running trial's log every 15 s. Not kopf timers: those add a finalizer per object.
 
 Handlers never return values (they would land in the status); they write status explicitly.
 """
@@ -30,7 +33,7 @@ from typing import Any
 import kopf
 
 from kubetune.api import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION, TrialPhase
-from kubetune.kube import experiments, resyncing, trials
+from kubetune.kube import experiments, progress, resyncing, trials
 from kubetune.kube.client import KubeApi, load_configuration
 from kubetune.kube.events import EventPoster
 from kubetune.kube.metrics import OperatorMetrics, serve
@@ -84,7 +87,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         plans=ThreadPoolExecutor(max_workers=config.plan_workers, thread_name_prefix="kubetune-plan"),
     )
     runtime.tasks = [asyncio.create_task(runtime.events.run(), name="kubetune events"),
-                     asyncio.create_task(resyncing.resync_forever(runtime), name="kubetune resync")]
+                     asyncio.create_task(resyncing.resync_forever(runtime), name="kubetune resync"),
+                     asyncio.create_task(progress.progress_forever(runtime), name="kubetune progress")]
     memo["runtime"] = runtime
 
 
@@ -112,7 +116,10 @@ async def experiment_changed(namespace: str | None, name: str, memo: Any, **_: A
 @kopf.on.event(GROUP, VERSION, "experiments")
 async def experiment_event(event: kopf.RawEvent, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     if event["type"] == "DELETED":
-        memo["runtime"].metrics.snapshot.forget(namespace or "", name)
+        rt: Runtime = memo["runtime"]
+        rt.metrics.snapshot.forget(namespace or "", name)
+        for index in (rt.early_stopping, rt.experiment_specs):
+            index.pop((namespace or "", name), None)
 
 
 # --- Trials ------------------------------------------------------------------------------------
@@ -126,16 +133,28 @@ async def trial_event(event: kopf.RawEvent, body: kopf.Body, namespace: str | No
     key = (namespace, name)
     experiment = labels.get(EXPERIMENT_LABEL)
     if event["type"] == "DELETED":
-        rt.trial_phases.pop(key, None)
+        for index in (rt.trial_phases, rt.trial_signatures, rt.trial_steps, rt.trial_bodies, rt.pods):
+            index.pop(key, None)
         if experiment:
             await experiments.reconcile(rt, namespace, experiment)
         return
-    phase = TrialPhase(body.get("status", {}).get("phase") or TrialPhase.PENDING)
-    if rt.trial_phases.get(key) is not phase:
-        rt.trial_phases[key] = phase
-        if experiment:
-            await experiments.reconcile(rt, namespace, experiment)
-    if not phase.finished:
+    status = body.get("status") or {}
+    phase = TrialPhase(status.get("phase") or TrialPhase.PENDING)
+    curve = status.get("curve") or []
+    step = curve[-1].get("step") if curve else None
+    signature = (phase, status.get("startTime"), bool(status.get("stop")))
+    phase_changed = rt.trial_phases.get(key) is not phase
+    stepped = key in rt.trial_steps and rt.trial_steps[key] != step
+    rt.trial_phases[key], rt.trial_steps[key] = phase, step
+    if phase.finished:
+        rt.trial_bodies.pop(key, None)
+        rt.pods.pop(key, None)
+    else:
+        rt.trial_bodies[key] = dict(body)
+    if experiment and (phase_changed or (stepped and rt.early_stopping.get((namespace, experiment), True))):
+        await experiments.reconcile(rt, namespace, experiment)
+    if not phase.finished and rt.trial_signatures.get(key) != signature:
+        rt.trial_signatures[key] = signature
         await rt.trials.run(key, functools.partial(trials.sync_trial, rt, namespace, name))
 
 

@@ -68,11 +68,13 @@ class OperatorMetrics:
         self.trials_finished = Counter(
             "kubetune_trials_finished", "Trials this operator recorded as finished", ["phase", "reason"],
             registry=registry)
+        self.log_reads = Counter(
+            "kubetune_log_reads", "Reads of running trials' logs for their learning curves", registry=registry)
 
     def close(self) -> None:
         self.registry.unregister(self.snapshot)
         for metric in (self.plan_seconds, self.reconcile_seconds, self.reconcile_errors,
-                       self.trials_created, self.trials_finished):
+                       self.trials_created, self.trials_finished, self.log_reads):
             self.registry.unregister(metric)
 
 

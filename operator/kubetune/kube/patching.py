@@ -59,16 +59,22 @@ def status_patch(current: Body | None, wanted: Body, *, keep: Iterable[str] = FO
     return result
 
 
-async def write_status(api: KubeApi, resource: Resource, body: Body, wanted: Body, *,
-                       unless: Callable[[Body], bool] | None = None) -> Body | None:
-    """Make ``body``'s status equal ``wanted``; one PATCH when it differs, none when it does not.
+async def update_status(api: KubeApi, resource: Resource, body: Body,
+                        change: Callable[[Body], Body | None]) -> Body | None:
+    """Set ``body``'s status to ``change(body)``; on a conflict, read again and ask ``change`` again.
 
-    On a conflict the object is read again; ``unless(fresh)`` true means someone else's write
-    settled the matter (e.g. the Trial finished meanwhile) and nothing is written. Returns the
-    patched object, or None when nothing was written (no change, or the object is gone).
+    ``change`` gets the object as last read and returns the status wanted, or None when there is
+    nothing to write (e.g. the Trial finished meanwhile). Because it is asked again with the fresh
+    object after a 409, a write never reverts another writer's fields: the operator's two writers
+    of a Trial's status (its own pass: curve, outcome; the Experiment's pass: stop requests,
+    rungs) each recompute from what the other wrote. One PATCH when the status differs, none when
+    it does not. Returns the patched object, or None when nothing was written.
     """
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     for attempt in range(CONFLICT_RETRIES):
+        wanted = change(body)
+        if wanted is None:
+            return None
         patch = status_patch(body.get("status"), wanted)
         if not patch:
             return None
@@ -81,7 +87,22 @@ async def write_status(api: KubeApi, resource: Resource, body: Body, wanted: Bod
                     return None
                 raise
         fresh = await api.get(resource, namespace, name)
-        if fresh is None or (unless is not None and unless(fresh)):
+        if fresh is None:
             return None
         body = fresh
     return None
+
+
+async def write_status(api: KubeApi, resource: Resource, body: Body, wanted: Body, *,
+                       unless: Callable[[Body], bool] | None = None) -> Body | None:
+    """Make ``body``'s status equal ``wanted`` (the Experiment's: recomputed whole every pass).
+
+    On a conflict the object is read again; ``unless(fresh)`` true means someone else's write
+    settled the matter and nothing is written. Returns the patched object, or None.
+    """
+    def change(current: Body) -> Body | None:
+        if unless is not None and current is not body and unless(current):
+            return None
+        return wanted
+
+    return await update_status(api, resource, body, change)

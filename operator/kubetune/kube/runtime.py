@@ -12,8 +12,9 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
-from kubetune.api import TrialPhase
+from kubetune.api import Experiment, TrialPhase
 from kubetune.kube.client import KubeApi
 from kubetune.kube.coalescing import Coalescer
 from kubetune.kube.events import EventPoster
@@ -52,6 +53,8 @@ class OperatorConfig:
     resync_seconds: float = 30.0
     #: Threads for lifecycle.plan (GP fitting): a slow plan never blocks the event loop.
     plan_workers: int = 2
+    #: A running trial's log is read for new progress lines (its learning curve) this often.
+    progress_seconds: float = 15.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorConfig:
@@ -62,6 +65,7 @@ class OperatorConfig:
             "unschedulable_seconds": ("KUBETUNE_UNSCHEDULABLE_SECONDS", 600.0, float),
             "plan_workers": ("KUBETUNE_PLAN_WORKERS", 2, int),
             "resync_seconds": ("KUBETUNE_RESYNC_SECONDS", 30.0, float),
+            "progress_seconds": ("KUBETUNE_PROGRESS_SECONDS", 15.0, float),
         }
         values: dict[str, object] = {
             key: kind(_env_float(env, default)) for key, (env, default, kind) in knobs.items() if key not in overrides
@@ -79,10 +83,26 @@ class Runtime:
     events: EventPoster
     experiments: Coalescer = field(default_factory=Coalescer)
     trials: Coalescer = field(default_factory=Coalescer)
-    #: Background tasks (event poster, resync loop), cancelled at cleanup.
+    #: Reads of running trials' logs (a coalescer of their own: they never stand in for a Trial pass).
+    progress: Coalescer = field(default_factory=Coalescer)
+    #: Background tasks (event poster, resync loop, progress reader), cancelled at cleanup.
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Indexes of what the watches last showed; rebuilt from the watches after a restart, so
+    # nothing in them matters then. They only spare API calls.
     #: The last phase seen of each Trial, so that only phase changes re-plan its Experiment.
     trial_phases: dict[tuple[str, str], TrialPhase] = field(default_factory=dict)
+    #: What of each Trial, when it changes, calls for the Trial's own pass (phase, start, stop request).
+    trial_signatures: dict[tuple[str, str], tuple[object, ...]] = field(default_factory=dict)
+    #: The last step of each Trial's curve, so that a new point re-plans its Experiment (early stopping).
+    trial_steps: dict[tuple[str, str], int | None] = field(default_factory=dict)
+    #: The latest body of each unfinished Trial from the watch (the progress reader's starting point).
+    trial_bodies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: The running pod (name, container) of each Trial, as its last pass saw it.
+    pods: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    #: Whether each Experiment stops trials early (curve changes re-plan it only then).
+    early_stopping: dict[tuple[str, str], bool] = field(default_factory=dict)
+    #: Each Experiment as its last pass read it (the progress reader needs its metric names).
+    experiment_specs: dict[tuple[str, str | None], Experiment] = field(default_factory=dict)
 
     @property
     def unschedulable_after(self) -> dt.timedelta:

@@ -1,38 +1,62 @@
-"""A Trial's life on the cluster: create its Job, follow its pod, record its outcome.
+"""A Trial's life on the cluster: create its Job, follow its pod, stop it when asked, record its outcome.
 
 :func:`sync_trial` is one level-based pass over one Trial: read the Trial, its Job and the Job's
-pods, let :func:`kubetune.kube.classification.classify` decide, do that one thing. Every step is
-idempotent (deterministic Job name, AlreadyExists is success, status writes guarded by the
-resourceVersion), so a pass repeated after a crash or a duplicate event does no harm.
+pods, let :func:`kubetune.kube.classification.classify` decide, do that one thing. What a finished
+trial amounts to is :func:`kubetune.outcomes.judge`'s to say (the local runner asks it too).
+Every step is idempotent (deterministic Job name, AlreadyExists is success, status writes
+guarded by the resourceVersion and recomputed after a conflict), so a pass repeated after a
+crash or a duplicate event does no harm.
 
 ``status.startTime`` is written right after the Job is created and marks "a Job was made": a
 started Trial whose Job is missing failed with JobDeleted, it is never run again.
+
+A stop (early stopping, or the experiment's end) is a ``status.stop`` request written first by
+the Experiment's pass; this pass then deletes the Job and, once nothing runs, records the stop.
+An operator killed in between finds the request and finishes the same stop, once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from typing import Any
 
 from pydantic import ValidationError
 
+from kubetune import outcomes
 from kubetune.api import (
     EXPERIMENT_LABEL,
     TRIAL_LABEL,
+    CurvePoint,
     Experiment,
+    Rung,
+    StopRequest,
     Trial,
     TrialPhase,
+    TrialReason,
     TrialStatus,
     now_rfc3339,
 )
-from kubetune.kube.classification import CreateJob, Fail, Harvest, MarkRunning, Wait, classify, needs_log
+from kubetune.kube.classification import (
+    CreateJob,
+    Fail,
+    Harvest,
+    MarkRunning,
+    StopJob,
+    Stopped,
+    Wait,
+    classify,
+    main_container,
+)
 from kubetune.kube.client import EXPERIMENTS, JOBS, PODS, TRIALS, ApiError, Body
-from kubetune.kube.patching import without_kopf, write_status
+from kubetune.kube.patching import without_kopf
+from kubetune.kube.progress import final_points, merged
+from kubetune.kube.recording import finished, parse_trial, write_trial
 from kubetune.kube.runtime import Runtime
 from kubetune.lifecycle import Event
-from kubetune.metrics import Outcome, harvest
+from kubetune.metrics import needs_output
 from kubetune.trial import RenderError, render_job
 
 log = logging.getLogger(__name__)
@@ -57,11 +81,6 @@ def owned_by(obj: Body, uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
 
 
-def _finished(body: Body) -> bool:
-    phase = (body.get("status") or {}).get("phase")
-    return phase in (TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.KILLED)
-
-
 async def _experiment(rt: Runtime, namespace: str, trial: Body) -> Experiment | None:
     name = (trial["metadata"].get("labels") or {}).get(EXPERIMENT_LABEL)
     if not name:
@@ -79,12 +98,10 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
                      experiment: Experiment | None = None) -> None:
     """One pass over one Trial; see the module docstring. ``body``/``experiment`` save a read."""
     raw = body if body is not None else await rt.api.get(TRIALS, namespace, name)
-    if raw is None or raw["metadata"].get("deletionTimestamp") or _finished(raw):
+    if raw is None or raw["metadata"].get("deletionTimestamp") or finished(raw):
         return
-    try:
-        trial = Trial.model_validate(without_kopf(raw))
-    except ValidationError as err:
-        log.warning("trial %s/%s is not a valid Trial, left alone: %s", namespace, name, err)
+    trial = parse_trial(raw)
+    if trial is None:
         return
     job, pods = await asyncio.gather(rt.api.get(JOBS, namespace, name),
                                      rt.api.list(PODS, namespace, selector=f"{TRIAL_LABEL}={name}"))
@@ -98,22 +115,34 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
             await create_job(rt, raw, trial, experiment)
         return
     if isinstance(step, MarkRunning):
+        pod = next(p for p in pods if p["metadata"]["name"] == step.pod)
+        rt.pods[(namespace, name)] = (step.pod, main_container(pod))
         await _mark_running(rt, raw, trial)
         return
-    if isinstance(step, Fail):
-        await finish(rt, raw, trial, Outcome(False, step.reason, step.message), delete_job=step.delete_job)
+    if isinstance(step, StopJob):
+        await rt.api.delete(JOBS, namespace, name)
         return
-    if isinstance(step, Harvest):
-        experiment = experiment or await _experiment(rt, namespace, raw)
-        if experiment is None:
-            return
+    experiment = experiment or await _experiment(rt, namespace, raw)
+    if experiment is None:
+        return
+    observed: outcomes.Observation
+    if isinstance(step, Stopped):
+        observed = outcomes.Ended(TrialReason.EXPERIMENT_FINISHED, "stopped")  # judge takes the request's reason
+    elif isinstance(step, Fail):
+        observed = outcomes.Ended(step.reason, step.message)
+    else:
+        assert isinstance(step, Harvest)
         spec = experiment.spec
         output = None
-        if needs_log(spec.metrics_source, step.exit_code, step.report):
+        if needs_output(spec.metrics_source, step.exit_code, step.report):
             output = await rt.api.read_log(namespace, step.pod, step.container, limit_bytes=LOG_LIMIT_BYTES)
-        outcome = harvest(objective=spec.objective, source=spec.metrics_source, exit_code=step.exit_code,
-                          report=step.report, output=output)
-        await finish(rt, raw, trial, outcome)
+        observed = outcomes.Exited(exit_code=step.exit_code, report=step.report, output=output)
+        points, cursor = await final_points(rt, namespace, step.pod, step.container, trial.status, experiment)
+        await finish(rt, raw, experiment, observed, points=points, cursor=cursor)
+        return
+    await finish(rt, raw, experiment, observed)
+    if isinstance(step, Fail) and step.delete_job:
+        await rt.api.delete(JOBS, namespace, name)
 
 
 async def create_job(rt: Runtime, raw: Body, trial: Trial, experiment: Experiment) -> None:
@@ -122,66 +151,77 @@ async def create_job(rt: Runtime, raw: Body, trial: Trial, experiment: Experimen
     try:
         manifest = render_job(experiment, trial)
     except RenderError as err:
-        await finish(rt, raw, trial, Outcome(False, "InvalidTemplate", str(err)))
+        await finish(rt, raw, experiment, outcomes.Ended(TrialReason.INVALID_TEMPLATE, str(err)))
         return
     manifest["metadata"]["ownerReferences"] = [owner_reference(raw)]
     try:
         await rt.api.create(JOBS, namespace, manifest)
     except ApiError as err:
         if err.status in (400, 422):  # the API server refused the rendered Job: it never will accept it
-            await finish(rt, raw, trial, Outcome(False, "InvalidTemplate", f"the Job was rejected: {err.message}"))
+            await finish(rt, raw, experiment,
+                         outcomes.Ended(TrialReason.INVALID_TEMPLATE, f"the Job was rejected: {err.message}"))
             return
         if not err.already_exists:
             raise
-    status = trial.status.model_copy(update={"start_time": trial.status.start_time or now_rfc3339()})
-    await write_status(rt.api, TRIALS, raw, status.to_wire(), unless=_finished)
+    now = now_rfc3339()
+    await write_trial(rt, raw, lambda status: outcomes.started(status, now))
 
 
 async def _mark_running(rt: Runtime, raw: Body, trial: Trial) -> None:
     if trial.status.phase is TrialPhase.RUNNING:
         return
-    status = trial.status.model_copy(update={
-        "phase": TrialPhase.RUNNING, "start_time": trial.status.start_time or now_rfc3339()})
-    if await write_status(rt.api, TRIALS, raw, status.to_wire(), unless=_finished) is not None:
+    now = now_rfc3339()
+    if await write_trial(rt, raw, lambda status: outcomes.running(status, now)) is not None:
         rt.events.on_trial(raw, Event("Normal", "TrialStarted", f"trial {trial.metadata.name} is running"))
 
 
-async def finish(rt: Runtime, raw: Body, trial: Trial, outcome: Outcome, *, delete_job: bool = False,
-                 phase: TrialPhase | None = None) -> bool:
-    """Record a finished Trial (once: a Trial that finished meanwhile is left as it is)."""
-    phase = phase or (TrialPhase.SUCCEEDED if outcome.succeeded else TrialPhase.FAILED)
+async def finish(rt: Runtime, raw: Body, experiment: Experiment, observed: outcomes.Observation, *,
+                 points: list[CurvePoint] | None = None, cursor: str | None = None) -> bool:
+    """Record a finished Trial (once: a Trial that finished meanwhile is left as it is).
+
+    ``points``: the last progress lines, read at harvest, merged into the curve in the same write.
+    """
+    spec = experiment.spec
     now = now_rfc3339()
-    status = TrialStatus(
-        phase=phase, metrics=outcome.metrics, objective_value=outcome.objective_value,
-        reason=outcome.reason, message=outcome.message,
-        start_time=trial.status.start_time or now, completion_time=now,
-    )
-    written = await write_status(rt.api, TRIALS, raw, status.to_wire(), unless=_finished)
-    if delete_job:
-        await rt.api.delete(JOBS, raw["metadata"]["namespace"], raw["metadata"]["name"])
+
+    def judged(status: TrialStatus) -> TrialStatus:
+        status = merged(status, experiment, points or [], cursor)
+        return outcomes.judge(objective=spec.objective, source=spec.metrics_source, status=status,
+                              observed=observed, now=now)
+
+    written = await write_trial(rt, raw, judged)
     if written is None:
         return False
-    rt.metrics.trials_finished.labels(phase=phase.value, reason=outcome.reason).inc()
-    name = trial.metadata.name
-    if phase is TrialPhase.SUCCEEDED:
-        event = Event("Normal", "TrialSucceeded", f"trial {name} succeeded: {outcome.message}")
-    elif phase is TrialPhase.KILLED:
-        event = Event("Normal", "TrialKilled", f"trial {name} stopped: {outcome.message}")
-    else:
-        event = Event("Warning", "TrialFailed", f"trial {name} failed ({outcome.reason}): {outcome.message}")
-    rt.events.on_trial(written, event)
+    final = TrialStatus.model_validate(without_kopf(written).get("status") or {})
+    rt.pods.pop((raw["metadata"]["namespace"], raw["metadata"]["name"]), None)
+    reason = final.reason.value if final.reason else ""
+    rt.metrics.trials_finished.labels(phase=final.phase.value, reason=reason).inc()
+    rt.events.on_trial(written, trial_event(raw["metadata"]["name"], final))
     return True
 
 
-async def kill_trial(rt: Runtime, raw: Body) -> None:
-    """Stop an active Trial because its experiment ended: Killed first, then its Job goes."""
-    try:
-        trial = Trial.model_validate(without_kopf(raw))
-    except ValidationError:
-        return
-    outcome = Outcome(False, "ExperimentFinished", "stopped because the experiment ended")
-    await finish(rt, raw, trial, outcome, phase=TrialPhase.KILLED)
-    await rt.api.delete(JOBS, raw["metadata"]["namespace"], raw["metadata"]["name"])
+def trial_event(name: str, status: TrialStatus) -> Event:
+    """The Event a finished trial gets, by how it ended."""
+    if status.phase is TrialPhase.SUCCEEDED:
+        return Event("Normal", "TrialSucceeded", f"trial {name} succeeded: {status.message}")
+    if status.phase is TrialPhase.EARLY_STOPPED:
+        return Event("Normal", "TrialEarlyStopped", f"trial {name} {status.message}")
+    if status.phase is TrialPhase.KILLED:
+        return Event("Normal", "TrialKilled", f"trial {name} stopped: {status.message}")
+    return Event("Warning", "TrialFailed", f"trial {name} failed ({status.reason}): {status.message}")
+
+
+async def request_stop(rt: Runtime, raw: Body, request: StopRequest) -> None:
+    """Record a stop request on an active Trial; its own pass then stops it (see the module docstring)."""
+    written = await write_trial(rt, raw, lambda status: outcomes.stop_requested(status, request))
+    if written is not None:
+        namespace, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
+        await rt.trials.run((namespace, name), functools.partial(sync_trial, rt, namespace, name))
+
+
+async def record_rungs(rt: Runtime, raw: Body, rungs: list[Rung]) -> None:
+    """Record the asha rungs an active Trial passed (what it is never judged at again)."""
+    await write_trial(rt, raw, lambda status: status.model_copy(update={"rungs": rungs}))
 
 
 def trial_manifest(experiment: Body, name: str, index: int, params: dict[str, Any]) -> Body:

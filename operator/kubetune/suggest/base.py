@@ -17,7 +17,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kubetune.api import Params, SettingValue
+from kubetune.api import Params, SettingValue, settings_problems
 from kubetune.space import Space
 
 
@@ -82,15 +82,9 @@ def tried_keys(request: SuggestRequest) -> set[Hashable]:
     return keys
 
 
-def reject_unknown_settings(name: str, settings: Mapping[str, SettingValue], known: Mapping[str, type]) -> None:
-    """Shared check: every setting is known and of the right type."""
-    for key, value in settings.items():
-        if key not in known:
-            allowed = ", ".join(sorted(known)) or "none"
-            raise SuggesterError(f"algorithm {name!r} has no setting {key!r} (allowed: {allowed})")
-        expected = known[key]
-        ok = isinstance(value, expected) and not (expected in (int, float) and isinstance(value, bool))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            raise SuggesterError(f"algorithm {name!r}: setting {key!r} must be {expected.__name__}, got {value!r}")
+def check_table_settings(name: str, settings: Mapping[str, SettingValue]) -> None:
+    """Shared check against the settings table of :mod:`kubetune.api.settings` (validation did it
+    once already; this guards a suggester called directly)."""
+    problems = settings_problems(name, settings)
+    if problems:
+        raise SuggesterError("; ".join(problem for _, problem in problems))

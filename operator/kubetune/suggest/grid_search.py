@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kubetune.api import Params, SettingValue
+from kubetune.api import Params, SettingValue, setting
 from kubetune.space import Space
-from kubetune.suggest.base import SuggesterError, Suggestion, SuggestRequest, reject_unknown_settings
+from kubetune.suggest.base import SuggesterError, Suggestion, SuggestRequest, check_table_settings
 
-DEFAULT_POINTS = 5
 MAX_GRID = 1_000_000
 
 
@@ -18,16 +17,14 @@ class GridSearch:
     name = "grid"
 
     def check_settings(self, settings: Mapping[str, SettingValue], space: Space) -> None:
-        reject_unknown_settings(self.name, settings, {"gridPoints": int})
-        points = int(settings.get("gridPoints", DEFAULT_POINTS))
-        if points < 1:
-            raise SuggesterError(f"algorithm 'grid': gridPoints must be >= 1, got {points}")
+        check_table_settings(self.name, settings)
+        points = int(setting(self.name, settings, "gridPoints"))  # type: ignore[arg-type]
         size = space.grid_size(points)
         if size > MAX_GRID:
             raise SuggesterError(f"algorithm 'grid': the grid has {size} points, more than {MAX_GRID}")
 
     def suggest(self, request: SuggestRequest) -> Suggestion:
-        points = int(request.settings.get("gridPoints", DEFAULT_POINTS))
+        points = int(setting(self.name, request.settings, "gridPoints"))  # type: ignore[arg-type]
         space = request.space
         seen = {space.key(o.params) for o in request.observations}
         seen |= {space.key(p) for p in request.pending}

@@ -8,14 +8,14 @@ import numpy as np
 
 from kubetune.api import SettingValue
 from kubetune.space import Space
-from kubetune.suggest.base import Suggestion, SuggestRequest, reject_unknown_settings
+from kubetune.suggest.base import Suggestion, SuggestRequest, check_table_settings
 
 
 class RandomSearch:
     name = "random"
 
     def check_settings(self, settings: Mapping[str, SettingValue], space: Space) -> None:
-        reject_unknown_settings(self.name, settings, {})
+        check_table_settings(self.name, settings)
 
     def suggest(self, request: SuggestRequest) -> Suggestion:
         # Seeded by (seed, start_index): the i-th trial's draw does not depend on how the

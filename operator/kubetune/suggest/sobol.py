@@ -10,7 +10,7 @@ from scipy.stats import qmc
 
 from kubetune.api import Params, SettingValue
 from kubetune.space import FloatArray, Space
-from kubetune.suggest.base import Suggestion, SuggestRequest, reject_unknown_settings
+from kubetune.suggest.base import Suggestion, SuggestRequest, check_table_settings
 
 
 def sobol_points(dim: int, seed: int, start: int, n: int) -> FloatArray:
@@ -49,7 +49,7 @@ class SobolSearch:
     name = "sobol"
 
     def check_settings(self, settings: Mapping[str, SettingValue], space: Space) -> None:
-        reject_unknown_settings(self.name, settings, {})
+        check_table_settings(self.name, settings)
 
     def suggest(self, request: SuggestRequest) -> Suggestion:
         points = sobol_points(request.space.dim, request.seed, request.start_index, request.n)

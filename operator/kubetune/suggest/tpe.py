@@ -21,18 +21,14 @@ import numpy as np
 import scipy.special
 import scipy.stats
 
-from kubetune.api import Params, SettingValue
+from kubetune.api import Params, SettingValue, setting
 from kubetune.space import FloatArray, Space
-from kubetune.suggest.base import SuggesterError, Suggestion, SuggestRequest, reject_unknown_settings, tried_keys
+from kubetune.suggest.base import Suggestion, SuggestRequest, check_table_settings, tried_keys
 from kubetune.suggest.sobol import fresh_sobol_params
 
-DEFAULT_INITIAL_TRIALS = 10
-DEFAULT_GAMMA = 0.1
-DEFAULT_CANDIDATES = 24
 MAX_GOOD = 25
 BANDWIDTH = 0.2
 MIN_BANDWIDTH = 0.01
-SETTINGS: dict[str, type] = {"initialTrials": int, "gamma": float, "candidates": int}
 
 
 @dataclass(frozen=True)
@@ -99,19 +95,13 @@ class TpeSearch:
     name = "tpe"
 
     def check_settings(self, settings: Mapping[str, SettingValue], space: Space) -> None:
-        reject_unknown_settings(self.name, settings, SETTINGS)
-        if int(settings.get("initialTrials", 1)) < 1:
-            raise SuggesterError("algorithm 'tpe': initialTrials must be >= 1")
-        if not 0.0 < float(settings.get("gamma", DEFAULT_GAMMA)) < 1.0:
-            raise SuggesterError("algorithm 'tpe': gamma must be in (0, 1)")
-        if int(settings.get("candidates", DEFAULT_CANDIDATES)) < 1:
-            raise SuggesterError("algorithm 'tpe': candidates must be >= 1")
+        check_table_settings(self.name, settings)
 
     def suggest(self, request: SuggestRequest) -> Suggestion:
         space, settings = request.space, request.settings
-        n_init = int(settings.get("initialTrials", DEFAULT_INITIAL_TRIALS))
-        gamma = float(settings.get("gamma", DEFAULT_GAMMA))
-        n_candidates = int(settings.get("candidates", DEFAULT_CANDIDATES))
+        n_init = int(setting(self.name, settings, "initialTrials"))  # type: ignore[arg-type]
+        gamma = float(setting(self.name, settings, "gamma"))  # type: ignore[arg-type]
+        n_candidates = int(setting(self.name, settings, "candidates"))  # type: ignore[arg-type]
         excluded = tried_keys(request)
         ok = sorted(
             (o for o in request.observations if o.loss is not None and math.isfinite(o.loss)),

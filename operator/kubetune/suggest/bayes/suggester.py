@@ -21,14 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from kubetune.api import Params, SettingValue
+from kubetune.api import Params, SettingValue, setting
 from kubetune.space import FloatArray, Space, SpaceError
 from kubetune.suggest.base import (
     Observation,
-    SuggesterError,
     Suggestion,
     SuggestRequest,
-    reject_unknown_settings,
+    check_table_settings,
     tried_keys,
 )
 from kubetune.suggest.bayes.acquisition import (
@@ -45,15 +44,12 @@ from kubetune.suggest.sobol import fresh_sobol_params
 log = logging.getLogger(__name__)
 
 ARMS = ("logei", "ucb", "pi")
-ACQUISITIONS = ("hedge", *ARMS)
-DEFAULT_MAX_MODEL_POINTS = 1000
 #: Hyperparameters are fitted on at most this many of the model's points (the best half and a
 #: random rest); the posterior then conditions on all of them. Fitting is O(n³) per step.
 FIT_POINTS = 200
 HEDGE_ETA = 1.0
 N_ANCHORS = 8
 MIN_OBSERVATIONS = 2
-SETTINGS: dict[str, type] = {"initialTrials": int, "acquisition": str, "maxModelPoints": int}
 
 
 def default_initial_trials(space: Space) -> int:
@@ -67,17 +63,11 @@ class BayesSearch:
     name = "bayes"
 
     def check_settings(self, settings: Mapping[str, SettingValue], space: Space) -> None:
-        reject_unknown_settings(self.name, settings, SETTINGS)
-        if int(settings.get("initialTrials", 1)) < 1:
-            raise SuggesterError("algorithm 'bayes': initialTrials must be >= 1")
-        if str(settings.get("acquisition", "hedge")) not in ACQUISITIONS:
-            raise SuggesterError(f"algorithm 'bayes': acquisition must be one of {', '.join(ACQUISITIONS)}")
-        if int(settings.get("maxModelPoints", DEFAULT_MAX_MODEL_POINTS)) < 20:
-            raise SuggesterError("algorithm 'bayes': maxModelPoints must be >= 20")
+        check_table_settings(self.name, settings)
 
     def suggest(self, request: SuggestRequest) -> Suggestion:
         space, settings = request.space, request.settings
-        n_init = int(settings.get("initialTrials", default_initial_trials(space)))
+        n_init = int(settings.get("initialTrials", default_initial_trials(space)))  # its table default is None
         excluded = tried_keys(request)
         n_ok = sum(1 for o in request.observations if _finite_loss(o))
         n_design = request.n if n_ok < MIN_OBSERVATIONS else min(max(n_init - request.start_index, 0), request.n)
@@ -165,8 +155,8 @@ def _bayes_batch(
 ) -> tuple[list[Params], dict[str, Any]]:
     space, settings = request.space, request.settings
     rng = np.random.default_rng([request.seed, request.start_index, 17])
-    mode = str(settings.get("acquisition", "hedge"))
-    limit = int(settings.get("maxModelPoints", DEFAULT_MAX_MODEL_POINTS))
+    mode = str(setting("bayes", settings, "acquisition"))
+    limit = int(setting("bayes", settings, "maxModelPoints"))  # type: ignore[arg-type]
 
     observations = request.observations
     raw = np.array([o.loss if _finite_loss(o) else np.nan for o in observations], dtype=float)

@@ -1,86 +1,41 @@
-"""The contract: pydantic models of the ``Experiment`` and ``Trial`` custom resources.
+"""The ``Experiment`` spec: search space, objective, algorithm, budget, early stopping, trial template.
 
-Purely declarative: no I/O, no Kubernetes client. Every other module takes these typed values;
-raw dicts stop at the edge (the CLI's file loader, the operator's handlers).
-
-Field names are snake_case in Python and camelCase on the wire (YAML, the API server). Unknown
-fields are rejected (``extra="forbid"``), except inside the Job template, which belongs to
-Kubernetes and is validated by the API server when the Job is created.
-
-Every cross-field rule checked here by a validator is also written as a CEL rule
-(``x-kubernetes-validations``) in the model's JSON schema, so ``kubectl apply`` rejects the same
-Experiments that ``kubetune run`` does (see :mod:`kubetune.crds`).
+Purely declarative: no I/O. Every cross-field rule checked here by a validator is also written as
+a CEL rule (``x-kubernetes-validations``) in the model's JSON schema, so ``kubectl apply``
+rejects the same Experiments that ``kubetune validate`` does (see :mod:`kubetune.crds`). The few
+rules CEL cannot express are listed in ``VALIDATE_ONLY`` of ``tests/unit/bad_experiments.py``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
+import re
+from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from kubetune.api.base import (
+    METRIC_PATTERN,
+    NAME_PATTERN,
+    PRESERVE_UNKNOWN,
+    Model,
+    OpenModel,
+    cel,
 )
-from pydantic.alias_generators import to_camel
+from kubetune.api.settings import SettingValue, settings_cel_rules, settings_problems
 
-GROUP = "kubetune.io"
-VERSION = "v1alpha1"
-API_VERSION: Literal["kubetune.io/v1alpha1"] = "kubetune.io/v1alpha1"
+#: Doubles are kept to this many significant digits (``kubetune.space``): a range narrower than
+#: that has one value only.
+SIGNIFICANT_DIGITS = 8
 
-#: Label put on every Trial (and its Job and pods) naming the Experiment it belongs to.
-EXPERIMENT_LABEL = f"{GROUP}/experiment"
-#: Label put on every Job and pod naming its Trial.
-TRIAL_LABEL = f"{GROUP}/trial"
-
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-#: Kubernetes object names (DNS-1123 subdomain, kept short so ``<name>-<index>`` stays valid).
-OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-
-#: Trial names are ``<experiment>-<index>`` and must stay valid Job and label values (63 characters).
-MAX_EXPERIMENT_NAME = 52
-
-ParamValue = float | int | str
-Params = dict[str, ParamValue]
+#: ``${params.<name>}`` in a container's command, args or env values.
+PARAM_REFERENCE = re.compile(r"\$\{params\.([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
-    """JSON-schema extra carrying CEL rules as (rule, message) pairs."""
-    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
-
-
-PRESERVE_UNKNOWN: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
-
-
-class Model(BaseModel):
-    """Base of every API model: camelCase aliases, unknown fields forbidden."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        extra="forbid",
-        use_enum_values=False,
-    )
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON-ready dict as the API server and the YAML files spell it."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-class OpenModel(Model):
-    """A model that keeps fields it does not know (parts of Kubernetes' own types)."""
-
-    model_config = ConfigDict(extra="allow", json_schema_extra=PRESERVE_UNKNOWN)
-
-
-# --- Experiment spec -------------------------------------------------------------------------
+def round_significant(value: float) -> float:
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
 
 class ParameterType(StrEnum):
@@ -98,10 +53,12 @@ class Parameter(Model):
     """One dimension of the search space."""
 
     model_config = ConfigDict(
-        json_schema_extra=_cel(
+        json_schema_extra=cel(
             ("self.type == 'categorical' || (has(self.min) && has(self.max))",
              "double and int parameters need both min and max"),
             ("!has(self.min) || !has(self.max) || self.min < self.max", "max must be greater than min"),
+            ("!has(self.min) || !has(self.max) || self.max - self.min <= 1.7976931348623157e308",
+             "max - min must be a finite number (this range overflows a double)"),
             ("self.type != 'categorical' || (has(self.values) && size(self.values) > 0)",
              "categorical parameters need at least one value"),
             ("self.type == 'categorical' || !has(self.values)", "values is only for categorical parameters"),
@@ -118,7 +75,7 @@ class Parameter(Model):
     )
 
     name: str = Field(pattern=NAME_PATTERN, max_length=63, description="Parameter name; also the env var suffix.")
-    type: ParameterType = Field(description="double, int or categorical.")
+    type: ParameterType = Field(strict=False, description="double, int or categorical.")
     min: float | None = Field(default=None, description="Lower bound (double and int).")
     max: float | None = Field(default=None, description="Upper bound, inclusive (double and int).")
     values: Annotated[list[Annotated[str, Field(max_length=253)]], Field(max_length=1000)] | None = Field(
@@ -126,15 +83,26 @@ class Parameter(Model):
         description="The choices of a categorical parameter.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
-    scale: Scale = Field(default=Scale.LINEAR, description="linear or log (log needs min > 0).")
+    scale: Scale = Field(default=Scale.LINEAR, strict=False, description="linear or log (log needs min > 0).")
 
     # Field validators name the offending field in the error path (spec.parameters[1].max).
+    @field_validator("min", "max")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value}")
+        return value
+
     @field_validator("max")
     @classmethod
     def _max_above_min(cls, value: float | None, info: ValidationInfo) -> float | None:
         low = info.data.get("min")
-        if value is not None and low is not None and value <= low:
+        if value is None or low is None:
+            return value
+        if value <= low:
             raise ValueError(f"must be greater than min ({low:g})")
+        if not math.isfinite(value - low):
+            raise ValueError(f"max - min must be a finite number (the range [{low:g}, {value:g}] overflows a double)")
         return value
 
     @field_validator("scale")
@@ -161,14 +129,15 @@ class Parameter(Model):
             raise ValueError("values is only for categorical parameters")
         if self.min is None or self.max is None:
             raise ValueError("double and int parameters need both min and max")
-        if not (math.isfinite(self.min) and math.isfinite(self.max)):
-            raise ValueError("min and max must be finite")
         if self.min >= self.max:
             raise ValueError("max must be greater than min")
         if self.scale is Scale.LOG and self.min <= 0:
             raise ValueError("log scale needs min > 0")
         if self.type is ParameterType.INT and (self.min != int(self.min) or self.max != int(self.max)):
             raise ValueError("int parameters need whole-number min and max")
+        if self.type is ParameterType.DOUBLE and round_significant(self.min) >= round_significant(self.max):
+            raise ValueError(f"min and max must differ within {SIGNIFICANT_DIGITS} significant digits "
+                             f"(values are kept to {SIGNIFICANT_DIGITS}; [{self.min!r}, {self.max!r}] holds one)")
         return self
 
 
@@ -177,19 +146,16 @@ class Goal(StrEnum):
     MINIMIZE = "minimize"
 
 
-METRIC_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-/]*$"
-
-
 class Objective(Model):
     model_config = ConfigDict(
-        json_schema_extra=_cel(
+        json_schema_extra=cel(
             ("!has(self.additionalMetrics) || !(self.metric in self.additionalMetrics)",
              "additionalMetrics must not repeat the objective metric"),
         )
     )
 
     metric: str = Field(pattern=METRIC_PATTERN, max_length=128, description="Metric the trials report.")
-    goal: Goal = Field(description="maximize or minimize.")
+    goal: Goal = Field(strict=False, description="maximize or minimize.")
     target: float | None = Field(
         default=None, description="Stop the experiment once a trial reaches this value."
     )
@@ -200,14 +166,19 @@ class Objective(Model):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
+    @field_validator("target")
+    @classmethod
+    def _finite_target(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value}")
+        return value
+
     @model_validator(mode="after")
     def _check_metrics(self) -> Self:
         if self.metric in self.additional_metrics:
             raise ValueError("additionalMetrics must not repeat the objective metric")
         if len(set(self.additional_metrics)) != len(self.additional_metrics):
             raise ValueError("additionalMetrics must be unique")
-        if self.target is not None and not math.isfinite(self.target):
-            raise ValueError("target must be finite")
         return self
 
     @property
@@ -215,7 +186,7 @@ class Objective(Model):
         return [self.metric, *self.additional_metrics]
 
     def loss(self, value: float) -> float:
-        """The objective as a quantity to minimize (what suggesters see)."""
+        """The objective as a quantity to minimize (what suggesters and stopping rules see)."""
         return -value if self.goal is Goal.MAXIMIZE else value
 
     def reached(self, value: float) -> bool:
@@ -235,11 +206,11 @@ class AlgorithmName(StrEnum):
     SOBOL = "sobol"
 
 
-SettingValue = bool | int | float | str
-
-
 class Algorithm(Model):
-    name: AlgorithmName = Field(default=AlgorithmName.BAYES, description="bayes, tpe, random, grid or sobol.")
+    model_config = ConfigDict(json_schema_extra=cel(*settings_cel_rules()))
+
+    name: AlgorithmName = Field(default=AlgorithmName.BAYES, strict=False,
+                                description="bayes, tpe, random, grid or sobol.")
     seed: int | None = Field(
         default=None, ge=0, le=2**31 - 1,
         description="Random seed; default derived from the Experiment's name, so reruns repeat.",
@@ -249,11 +220,76 @@ class Algorithm(Model):
         description="Algorithm settings, e.g. {initialTrials: 10} for bayes or {gridPoints: 5} for grid.",
     )
 
+    @model_validator(mode="after")
+    def _check_settings(self) -> Self:
+        problems = settings_problems(self.name.value, self.settings)
+        if problems:
+            raise ValueError("; ".join(f"settings.{key}: {problem}" for key, problem in problems))
+        return self
+
 
 class MetricsSource(StrEnum):
     TERMINATION_MESSAGE = "TerminationMessage"
     STDOUT = "Stdout"
     BOTH = "Both"
+
+
+class EarlyStoppingRule(StrEnum):
+    MEDIAN = "median"
+    ASHA = "asha"
+
+
+class EarlyStopping(Model):
+    """Stop trials whose learning curve is behind the others' (see :mod:`kubetune.stopping`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            ("self.rule != 'asha' || has(self.maxSteps)", "asha needs maxSteps (the step an unstopped trial reaches)"),
+            ("self.rule == 'asha' || !has(self.maxSteps)", "maxSteps is only for asha"),
+            ("self.rule == 'asha' || !has(self.reductionFactor)", "reductionFactor is only for asha"),
+            ("!has(self.maxSteps) || (has(self.minSteps) ? self.minSteps : 1) < self.maxSteps",
+             "minSteps must be less than maxSteps"),
+        )
+    )
+
+    rule: EarlyStoppingRule = Field(strict=False, description="median (Vizier's median stopping rule) or asha.")
+    min_steps: int = Field(default=1, ge=1, le=1_000_000,
+                           description="Grace period: no trial is stopped before it has reported this step.")
+    max_steps: int | None = Field(default=None, ge=2, le=10_000_000,
+                                  description="asha: the step a trial that is never stopped reaches.")
+    reduction_factor: int | None = Field(default=None, ge=2, le=100,
+                                         description="asha: keep the best 1/reductionFactor at each rung (default 3).")
+    min_trials: int = Field(default=3, ge=1, le=10_000,
+                            description="Other trials that must have reached a step before a trial is compared there.")
+
+    @model_validator(mode="after")
+    def _check_rule(self) -> Self:
+        if self.rule is EarlyStoppingRule.ASHA:
+            if self.max_steps is None:
+                raise ValueError("asha needs maxSteps (the step an unstopped trial reaches)")
+            if self.min_steps >= self.max_steps:
+                raise ValueError(f"minSteps ({self.min_steps}) must be less than maxSteps ({self.max_steps})")
+        else:
+            if self.max_steps is not None:
+                raise ValueError("maxSteps is only for asha")
+            if self.reduction_factor is not None:
+                raise ValueError("reductionFactor is only for asha")
+        return self
+
+    @property
+    def eta(self) -> int:
+        """ASHA's reduction factor η."""
+        return self.reduction_factor or 3
+
+    def rungs(self) -> list[int]:
+        """ASHA's rungs: ``minSteps · η^k`` below ``maxSteps`` (the last step is not a rung)."""
+        if self.rule is not EarlyStoppingRule.ASHA or self.max_steps is None:
+            return []
+        found, step = [], self.min_steps
+        while step < self.max_steps:
+            found.append(step)
+            step *= self.eta
+        return found
 
 
 class Container(OpenModel):
@@ -294,11 +330,27 @@ class TrialTemplate(Model):
     metadata: TemplateMetadata | None = None
     spec: JobSpec
 
+    def references(self) -> Iterator[tuple[str, str]]:
+        """(where, parameter name) of every ``${params.<name>}`` the renderers substitute."""
+        for i, c in enumerate(self.spec.template.spec.containers):
+            for key in ("command", "args"):
+                for j, arg in enumerate(getattr(c, key) or []):
+                    for name in PARAM_REFERENCE.findall(arg):
+                        yield f"containers[{i}].{key}[{j}]", name
+            for j, entry in enumerate(c.env or []):
+                value = entry.get("value")
+                if isinstance(value, str):
+                    for name in PARAM_REFERENCE.findall(value):
+                        yield f"containers[{i}].env[{j}].value", name
+
 
 class ExperimentSpec(Model):
     model_config = ConfigDict(
-        json_schema_extra=_cel(
+        json_schema_extra=cel(
             ("self.parallelTrials <= self.maxTrials", "parallelTrials must not exceed maxTrials"),
+            ("self.parameters.all(p, self.parameters.filter(q, q.name.lowerAscii() == p.name.lowerAscii())"
+             ".size() == 1)",
+             "parameter names must be unique ignoring case (each is the env var KUBETUNE_PARAM_<NAME>)"),
         )
     )
 
@@ -315,172 +367,31 @@ class ExperimentSpec(Model):
     )
     suspend: bool = Field(default=False, description="Start no new trials while true; running ones finish.")
     metrics_source: MetricsSource = Field(
-        default=MetricsSource.BOTH,
+        default=MetricsSource.BOTH, strict=False,
         description="Where trial metrics are read: TerminationMessage, Stdout, or Both (message first).",
+    )
+    early_stopping: EarlyStopping | None = Field(
+        default=None, description="Stop trials whose learning curves are behind (median or asha)."
     )
     trial_template: TrialTemplate
 
     @model_validator(mode="after")
-    def _check_budget(self) -> Self:
+    def _check_spec(self) -> Self:
         names = [p.name for p in self.parameters]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"parameter names must be unique: {', '.join(duplicates)} repeated")
+        folded: dict[str, str] = {}
+        for name in names:
+            if name.upper() in folded:
+                raise ValueError(f"parameter names must be unique ignoring case: {folded[name.upper()]} and {name} "
+                                 f"would both be the env var KUBETUNE_PARAM_{name.upper()}")
+            folded[name.upper()] = name
         if self.parallel_trials > self.max_trials:
             raise ValueError("parallelTrials must not exceed maxTrials")
+        unknown = [(where, name) for where, name in self.trial_template.references() if name not in names]
+        if unknown:
+            where, name = unknown[0]
+            raise ValueError(f"trialTemplate.spec.template.spec.{where}: ${{params.{name}}} refers to no parameter "
+                             f"(have: {', '.join(names)})")
         return self
-
-
-class ObjectMeta(OpenModel):
-    name: str = Field(pattern=OBJECT_NAME_PATTERN, max_length=63)
-    namespace: str | None = None
-    uid: str | None = None
-    generation: int | None = None
-    labels: dict[str, str] | None = None
-
-
-# --- Experiment status -----------------------------------------------------------------------
-
-
-class ExperimentPhase(StrEnum):
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    SUSPENDED = "Suspended"
-
-
-class ConditionStatus(StrEnum):
-    TRUE = "True"
-    FALSE = "False"
-    UNKNOWN = "Unknown"
-
-
-class Condition(Model):
-    type: str
-    status: ConditionStatus
-    reason: str
-    message: str = ""
-    last_transition_time: str
-    observed_generation: int | None = None
-
-
-class TrialCounts(Model):
-    created: int = 0
-    pending: int = 0
-    running: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    killed: int = 0
-
-    @property
-    def active(self) -> int:
-        return self.pending + self.running
-
-    @property
-    def finished(self) -> int:
-        return self.succeeded + self.failed + self.killed
-
-
-class BestTrial(Model):
-    name: str
-    params: Params
-    objective_value: float
-    metrics: dict[str, float] = Field(default_factory=dict)
-
-
-class SuggesterStatus(Model):
-    algorithm: str
-    state: dict[str, Any] = Field(default_factory=dict, json_schema_extra=PRESERVE_UNKNOWN)
-
-
-class ExperimentStatus(Model):
-    phase: ExperimentPhase = ExperimentPhase.PENDING
-    conditions: list[Condition] = Field(default_factory=list)
-    observed_generation: int | None = None
-    trials: TrialCounts = Field(default_factory=TrialCounts)
-    progress: str | None = Field(default=None, description="succeeded/maxTrials, for the printer column.")
-    best_trial: BestTrial | None = None
-    suggester: SuggesterStatus | None = None
-    start_time: str | None = None
-    completion_time: str | None = None
-
-
-class Experiment(Model):
-    api_version: Literal["kubetune.io/v1alpha1"] = API_VERSION
-    kind: Literal["Experiment"] = "Experiment"
-    metadata: ObjectMeta
-    spec: ExperimentSpec
-    status: ExperimentStatus | None = None
-
-    @model_validator(mode="after")
-    def _check_name(self) -> Self:
-        if len(self.metadata.name) > MAX_EXPERIMENT_NAME:
-            raise ValueError(
-                f"metadata.name must be at most {MAX_EXPERIMENT_NAME} characters (trial names append -<index>)"
-            )
-        return self
-
-
-# --- Trial -----------------------------------------------------------------------------------
-
-
-class TrialPhase(StrEnum):
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    KILLED = "Killed"
-
-    @property
-    def finished(self) -> bool:
-        return self in (TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.KILLED)
-
-
-class TrialSpec(Model):
-    index: int = Field(ge=0, description="Position in the experiment; the name is <experiment>-<index>.")
-    params: Params = Field(json_schema_extra={"additionalProperties": PRESERVE_UNKNOWN})
-
-
-class TrialStatus(Model):
-    phase: TrialPhase = TrialPhase.PENDING
-    metrics: dict[str, float] = Field(default_factory=dict)
-    objective_value: float | None = None
-    reason: str | None = None
-    message: str | None = None
-    start_time: str | None = None
-    completion_time: str | None = None
-
-
-class Trial(Model):
-    api_version: Literal["kubetune.io/v1alpha1"] = API_VERSION
-    kind: Literal["Trial"] = "Trial"
-    metadata: ObjectMeta
-    spec: TrialSpec
-    status: TrialStatus = Field(default_factory=TrialStatus)
-
-
-def validation_problems(err: ValidationError) -> list[str]:
-    """pydantic's errors as ``field.path: message``, with the path spelled as the YAML spells it.
-
-    e.g. ``spec.parameters[1].max: must be greater than min (1)``.
-    """
-    lines = []
-    for problem in err.errors():
-        path = ""
-        for part in problem["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {message}" if path else message)
-    return lines
-
-
-def trial_name(experiment: str, index: int) -> str:
-    """The deterministic name of an experiment's ``index``-th trial."""
-    return f"{experiment}-{index}"
-
-
-def now_rfc3339(clock: dt.datetime | None = None) -> str:
-    """A timestamp as Kubernetes writes it (UTC, seconds, ``Z``)."""
-    moment = clock or dt.datetime.now(dt.UTC)
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
