@@ -10,9 +10,9 @@ point. Only declared metric names count, and a line that carries none of them is
 non-finite value (``nan``, ``inf``) is kept as ``None``: a diverging trial shows in its curve.
 
 A curve holds at most :data:`kubetune.api.MAX_CURVE_POINTS` points, in increasing step order.
-When it would grow past that, every other point is dropped (the first and the last are always
-kept, and so are the points a stopping rule is judged by), so its shape survives any number of
-epochs at a bounded size.
+When it would grow past that, it keeps the points on a stride of steps (the first and the last
+always, and the points a stopping rule is judged by), so its shape survives any number of epochs
+at a bounded size.
 """
 
 from __future__ import annotations
@@ -107,15 +107,27 @@ def merge(curve: Sequence[CurvePoint], new: Iterable[CurvePoint], *, protect: Co
 
 def thin(points: Sequence[CurvePoint], *, limit: int = MAX_CURVE_POINTS,
          protect: Collection[int] = ()) -> list[CurvePoint]:
-    """At most ``limit`` points: every other point dropped until they fit, first, last and protected kept."""
+    """At most ``limit`` points: those on a stride of steps, plus the first, the last and ``protect``.
+
+    The stride is the smallest power of two (in units of the curve's step granularity) whose
+    points fit. Points already on a coarser stride stay on it, so repeated thinning never eats
+    into the start of a curve: older parts end up evenly spaced at the coarsest stride used.
+    """
     kept = list(points)
-    while len(kept) > limit:
-        inner = [i for i in range(1, len(kept) - 1) if kept[i].step not in protect]
-        if not inner:
-            break
-        drop = set(inner[::2])
-        kept = [p for i, p in enumerate(kept) if i not in drop]
-    return kept
+    if len(kept) <= limit:
+        return kept
+    first = kept[0].step
+    unit = 0
+    for p in kept[1:]:
+        unit = math.gcd(unit, p.step - first)
+    stride = 2 * (unit or 1)
+    last = len(kept) - 1
+    while True:
+        candidate = [p for i, p in enumerate(kept)
+                     if i in (0, last) or p.step in protect or (p.step - first) % stride == 0]
+        if len(candidate) <= limit or len(candidate) == len([p for p in candidate if p.step in protect]) + 2:
+            return candidate
+        stride *= 2
 
 
 def values(curve: Sequence[CurvePoint], metric: str) -> Iterator[tuple[int, float]]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from kubetune.api import Experiment
+from kubetune.cli import load_experiment
+
 
 def _example_files() -> list[Path]:
     """Every YAML file of examples/ but the state files a local run leaves next to them (``*.state.yaml``)."""
@@ -16,10 +17,14 @@ def _example_files() -> list[Path]:
 
 
 EXAMPLES = _example_files()
+SEED_PARAMETERS = {
+    "epochs", "learning_rate", "weight_decay", "gaussian_scale", "momentum_coef", "momentum_step_change",
+    "momentum_step_schedule_start", "momentum_step_schedule_step_width", "momentum_step_schedule_steps",
+}
 
 
 def load(path: Path) -> Experiment:
-    return Experiment.model_validate(yaml.safe_load(path.read_text()))
+    return load_experiment(path)  # as `kubetune run` reads it: strict YAML, the models, the algorithm's checks
 
 
 def test_there_are_examples() -> None:
