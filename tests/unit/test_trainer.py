@@ -11,11 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
-pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
-
-import torch  # noqa: E402
 
 TRAINER = Path(__file__).resolve().parents[2] / "trainer-image"
 sys.path.insert(0, str(TRAINER))
