@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
 # Build (once per version, cached) the binaries of the local cluster and install its apt packages.
 #
-#   hack/cluster/build.sh        # prints the bin folder on stdout; logs on stderr
+#   hack/cluster/build.sh            # prints the bin folder on stdout; logs on stderr
+#   hack/cluster/build.sh --client   # only kubectl and helm: no root, no apt (hack/e2e-kind.sh)
 #
 # Kubernetes server binaries + kubectl: `go build` of k8s.io/kubernetes from the Go module proxy
 # inside a small generated module ($KUBETUNE_CACHE/src/k8s-$K8S_VERSION) that requires
 # k8s.io/kubernetes and replaces each staging module (pinned at v0.0.0 upstream) with v0.Y.Z.
 # helm and kubeconform: `go install` at pinned versions.
 # Everything lands in $KUBETUNE_CACHE/bin/$K8S_VERSION/; a second run takes seconds.
+# --client builds only the two client tools into the same folder, as any user: the apt packages
+# (containerd among them, which would fight a Docker CE install's containerd.io) are the offline
+# cluster's, not theirs.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR  # lib.sh is sourced from this script's own folder
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-need_root
+CLIENT=0
+for arg in "$@"; do
+  case $arg in
+    --client) CLIENT=1 ;;
+    *) die "usage: $0 [--client]" ;;
+  esac
+done
+((CLIENT)) || need_root
 mkdir -p "$KUBETUNE_CACHE" "$BIN_DIR"
 
-apt_ensure etcd-server containerd runc containernetworking-plugins iptables conntrack iproute2 \
-  openssl debootstrap gcc libc6-dev curl util-linux procps
+if ((!CLIENT)); then
+  apt_ensure etcd-server containerd runc containernetworking-plugins iptables conntrack iproute2 \
+    openssl debootstrap gcc libc6-dev curl util-linux procps
+fi
 
 GO=$(go_bin)
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local CGO_ENABLED=0
@@ -24,7 +38,11 @@ export GONOSUMDB=${GONOSUMDB:+$GONOSUMDB,}k8s.io
 log "go: $("$GO" version)"
 
 K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+# --client: its own source module, temp folder and log, so it never races a full build
+suffix=
+if ((CLIENT)); then K8S_BINS=(kubectl) suffix=-client; fi
 LOGS=$KUBETUNE_CACHE/logs
+k8s_log=$LOGS/build-k8s$suffix.log
 mkdir -p "$LOGS"
 
 # --- Kubernetes -----------------------------------------------------------------------------------
@@ -37,10 +55,10 @@ else
   t0=$SECONDS
   minor=${K8S_VERSION#v1.}                  # 28.7
   staging_version=v0.$minor                 # v0.28.7
-  src=$KUBETUNE_CACHE/src/k8s-$K8S_VERSION
+  src=$KUBETUNE_CACHE/src/k8s-$K8S_VERSION$suffix
   mkdir -p "$src"
-  log "kubernetes $K8S_VERSION: resolving k8s.io/kubernetes (log: $LOGS/build-k8s.log)"
-  : >"$LOGS/build-k8s.log"
+  log "kubernetes $K8S_VERSION: resolving k8s.io/kubernetes (log: $k8s_log)"
+  : >"$k8s_log"
   # the staging modules are the ones upstream replaces with ./staging/src/k8s.io/<name>
   upstream_gomod=$(cd "$src" && "$GO" mod download -json "k8s.io/kubernetes@$K8S_VERSION" \
     | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
@@ -71,11 +89,11 @@ else
   } >"$src/tools.go"
   rm -f "$src/go.sum"
   log "kubernetes $K8S_VERSION: go mod tidy (${#staging[@]} staging modules -> $staging_version)"
-  if ! (cd "$src" && "$GO" mod tidy) >>"$LOGS/build-k8s.log" 2>&1; then
-    tail -n 40 "$LOGS/build-k8s.log" >&2
-    grep -q 'not available' "$LOGS/build-k8s.log" && log "the module proxy refuses some module version" \
+  if ! (cd "$src" && "$GO" mod tidy) >>"$k8s_log" 2>&1; then
+    tail -n 40 "$k8s_log" >&2
+    grep -q 'not available' "$k8s_log" && log "the module proxy refuses some module version" \
       "above (403); another patch release may be complete there: KUBETUNE_K8S_VERSION=v1.28.x"
-    die "go mod tidy failed; see $LOGS/build-k8s.log"
+    die "go mod tidy failed; see $k8s_log"
   fi
   git_major=1 git_minor=${minor%%.*}
   build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -87,11 +105,11 @@ else
   pkgs=()
   for b in "${K8S_BINS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
   log "kubernetes $K8S_VERSION: go build ${K8S_BINS[*]} (cold: ~8 min on 2 cores)"
-  tmp=$BIN_DIR/.tmp-k8s
+  tmp=$BIN_DIR/.tmp-k8s$suffix
   rm -rf "$tmp" && mkdir -p "$tmp"
   (cd "$src" && "$GO" build -trimpath -tags providerless -ldflags "$ldflags" -o "$tmp/" "${pkgs[@]}") \
-    >>"$LOGS/build-k8s.log" 2>&1 \
-    || { tail -n 40 "$LOGS/build-k8s.log" >&2; die "go build failed; see $LOGS/build-k8s.log"; }
+    >>"$k8s_log" 2>&1 \
+    || { tail -n 40 "$k8s_log" >&2; die "go build failed; see $k8s_log"; }
   for b in "${K8S_BINS[@]}"; do mv -f "$tmp/$b" "$BIN_DIR/$b"; done
   rmdir "$tmp"
   echo "$K8S_VERSION" >"$stamp"
@@ -116,8 +134,9 @@ go_install_pinned() { # name module/path/cmd version [ldflags]
 }
 go_install_pinned helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
   "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
-go_install_pinned kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+((CLIENT)) || go_install_pinned kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
 
 log "binaries in $BIN_DIR:"
-ls -1 "$BIN_DIR" | sed 's/^/  /' >&2
+bins=("$BIN_DIR"/*)   # what `ls -1` listed: sorted, no dot files (the version stamps)
+printf '  %s\n' "${bins[@]##*/}" >&2
 echo "$BIN_DIR"

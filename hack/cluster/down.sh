@@ -9,6 +9,7 @@
 # containerd use, the KUBE-* iptables chains (docker's are left alone), the two bridges, and
 # restores the sysctls the kubelet rewrites.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR  # lib.sh is sourced from this script's own folder
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 PURGE=0
@@ -128,7 +129,8 @@ for ipt in iptables ip6tables; do
     rules=$("$ipt" -w -t "$table" -S 2>/dev/null) || continue
     # jumps into KUBE-* chains from the other chains (built-in ones, docker's): delete them by rule
     # number, last first, so that quoting in the rules (comments) never matters
-    for chain in $(grep -E '^-[PN] ' <<<"$rules" | awk '{print $2}' | grep -v '^KUBE-'); do
+    mapfile -t others < <(grep -E '^-[PN] ' <<<"$rules" | awk '{print $2}' | grep -v '^KUBE-')
+    for chain in "${others[@]}"; do
       mapfile -t nums < <("$ipt" -w -t "$table" -S "$chain" 2>/dev/null | grep -E '^-A ' \
         | awk '/ -j KUBE-/ { print NR }' | sort -rn)
       for n in "${nums[@]}"; do "$ipt" -w -t "$table" -D "$chain" "$n" || warn "$ipt -t $table -D $chain $n failed"; done

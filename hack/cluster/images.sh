@@ -10,6 +10,7 @@
 #     --rebuild     drop the cached tarball and images first
 #     --pause-only  only the pause image (what up.sh needs)
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR  # lib.sh is sourced from this script's own folder
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 

@@ -13,6 +13,12 @@
 K8S_VERSION=${KUBETUNE_K8S_VERSION:-v1.28.15}
 HELM_VERSION=v3.16.4
 KUBECONFORM_VERSION=v0.6.7
+# hack/e2e-kind.sh only: kind (`go install sigs.k8s.io/kind@$KIND_VERSION`) and the node image
+# that kind release published for Kubernetes 1.28, pinned by digest (kind builds its node images per
+# release, so the two change together). The node runs v1.28.0; the kubectl and helm driving it are
+# the ones above (K8S_VERSION's kubectl: same minor version, within the supported skew).
+KIND_VERSION=v0.20.0
+KIND_NODE_IMAGE=${KIND_NODE_IMAGE:-kindest/node:v1.28.0@sha256:b7a4cad12c197af3ba43202d3efe03246b3f0793f162afb40a33c923952d5b31}
 
 KUBETUNE_CACHE=${KUBETUNE_CACHE:-$HOME/.cache/kubetune}
 CLUSTER_DIR=${CLUSTER_DIR:-$KUBETUNE_CACHE/cluster}

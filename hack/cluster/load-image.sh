@@ -7,6 +7,7 @@
 # An image whose docker ID was already imported (and is still listed by containerd) is skipped.
 # containerd names `local/x:tag` as `docker.io/local/x:tag` and `x:tag` as `docker.io/library/x:tag`.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR  # lib.sh is sourced from this script's own folder
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 (($# > 0)) || die "usage: $0 IMAGE [IMAGE...]"

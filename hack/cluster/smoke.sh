@@ -4,6 +4,7 @@
 #   - a pod reaches the API server through $KUBERNETES_SERVICE_HOST:443 (kube-proxy) with its SA token
 #   hack/cluster/smoke.sh       # exit 0 when all hold; leaves nothing behind
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR  # lib.sh is sourced from this script's own folder
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export KUBECONFIG=$ADMIN_KUBECONFIG
 KUBECTL=$BIN_DIR/kubectl

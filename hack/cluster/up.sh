@@ -9,6 +9,7 @@
 # Also imports local/python-base:dev into containerd when docker has it.
 # Logs: $CLUSTER_DIR/logs/<component>.log; pid files: $CLUSTER_DIR/run/<component>.pid
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR  # lib.sh is sourced from this script's own folder
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 T_START=$(date +%s)

@@ -4,95 +4,47 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import Kubectl
+from tests.bad_experiments import BY_WHERE, Case
+from tests.cluster.conftest import Kubectl, OperatorProcess, wait_for
 from tests.cluster.manifests import experiment
 
 pytestmark = pytest.mark.cluster
 
-Mutation = Callable[[dict[str, Any]], None]
+
+@pytest.mark.parametrize("case", BY_WHERE["both"], ids=[c.name for c in BY_WHERE["both"]])
+def test_bad_experiments_are_refused_by_kubectl_apply(crds: Kubectl, namespace: str, case: Case) -> None:
+    result = crds.run("apply", "-n", namespace, "-f", "-", input=case.yaml, check=False)
+    assert result.returncode != 0, f"{case.name}: accepted"
+    for words in case.cluster:
+        assert words in result.stderr, f"{case.name}: {words!r} not in: {result.stderr}"
 
 
-def _param(index: int, **changes: Any) -> Mutation:
-    def mutate(body: dict[str, Any]) -> None:
-        body["spec"]["parameters"][index].update(changes)
-        for key in [k for k, v in changes.items() if v is None]:
-            del body["spec"]["parameters"][index][key]
-    return mutate
+@pytest.mark.parametrize("case", BY_WHERE["validate"], ids=[c.name for c in BY_WHERE["validate"]])
+def test_what_cel_cannot_check_fails_the_experiment_before_any_trial(
+        operator: OperatorProcess, crds: Kubectl, namespace: str, case: Case) -> None:
+    crds.run("apply", "-n", namespace, "-f", "-", input=case.yaml)
+
+    def failed() -> dict[str, Any] | None:
+        body = crds.get("experiment", "bad", namespace)
+        conditions = ((body or {}).get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "Failed" and c["status"] == "True"), None)
+
+    condition = wait_for(failed, timeout=60, what=f"{case.name}: the Experiment to fail")
+    assert condition["reason"] == "InvalidSpec"
+    for words in case.local:
+        assert words in condition["message"], f"{case.name}: {words!r} not in {condition['message']!r}"
+    assert crds.items("trials", namespace) == []  # no trial, no budget spent
 
 
-def _spec(**changes: Any) -> Mutation:
-    def mutate(body: dict[str, Any]) -> None:
-        for key, value in changes.items():
-            if value is None:
-                body["spec"].pop(key, None)
-            else:
-                body["spec"][key] = value
-    return mutate
-
-
-def _objective(**changes: Any) -> Mutation:
-    def mutate(body: dict[str, Any]) -> None:
-        body["spec"]["objective"].update(changes)
-    return mutate
-
-
-def _name(name: str) -> Mutation:
-    def mutate(body: dict[str, Any]) -> None:
-        body["metadata"]["name"] = name
-    return mutate
-
-
-def _no_containers(body: dict[str, Any]) -> None:
-    body["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"] = []
-
-
-def _duplicate_parameter(body: dict[str, Any]) -> None:
-    body["spec"]["parameters"].append(dict(body["spec"]["parameters"][0]))
-
-
-# (case, mutation, words the server's message must contain: the field and what is wrong)
-INVALID: list[tuple[str, Mutation, list[str]]] = [
-    ("max below min", _param(0, min=2.0, max=1.0), ["spec.parameters[0]", "max must be greater than min"]),
-    ("log scale with min 0", _param(0, scale="log"), ["spec.parameters[0]", "log scale needs min > 0"]),
-    ("categorical without values", _param(0, type="categorical", min=None, max=None),
-     ["spec.parameters[0]", "categorical parameters need at least one value"]),
-    ("values on a double", _param(0, values=["a", "b"]),
-     ["spec.parameters[0]", "values is only for categorical parameters"]),
-    ("double without max", _param(0, max=None), ["spec.parameters[0]", "need both min and max"]),
-    ("int with fractional bounds", _param(0, type="int", min=0.5, max=3.0),
-     ["spec.parameters[0]", "whole-number"]),
-    ("bad parameter name", _param(0, name="learning-rate"), ["spec.parameters[0].name"]),
-    ("duplicate parameter names", _duplicate_parameter, ["spec.parameters[2]", "Duplicate value"]),
-    ("parallelTrials above maxTrials", _spec(parallelTrials=9, maxTrials=3),
-     ["spec", "parallelTrials must not exceed maxTrials"]),
-    ("maxTrials 0", _spec(maxTrials=0, parallelTrials=0), ["spec.maxTrials"]),
-    ("unknown goal", _objective(goal="maximise"), ["spec.objective.goal", "maximise"]),
-    ("bad metric name", _objective(metric="9 lives"), ["spec.objective.metric"]),
-    ("additionalMetrics repeats the metric", _objective(additionalMetrics=["score"]),
-     ["spec.objective", "additionalMetrics must not repeat the objective metric"]),
-    ("unknown algorithm", _spec(algorithm={"name": "hyperband"}), ["spec.algorithm.name", "hyperband"]),
-    ("missing trialTemplate", _spec(trialTemplate=None), ["spec.trialTemplate", "Required"]),
-    ("no containers", _no_containers, ["spec.trialTemplate.spec.template.spec.containers"]),
-    ("unknown metricsSource", _spec(metricsSource="Stderr"), ["spec.metricsSource", "Stderr"]),
-    ("negative maxFailedTrials", _spec(maxFailedTrials=-1), ["spec.maxFailedTrials"]),
-    ("name too long", _name("e" * 60), ["metadata.name", "52"]),
-]
-
-
-@pytest.mark.parametrize(("case", "mutate", "words"), INVALID, ids=[c[0] for c in INVALID])
-def test_invalid_experiments_are_rejected_by_the_api_server(
-        crds: Kubectl, namespace: str, case: str, mutate: Mutation, words: list[str]) -> None:
-    body = experiment("invalid")
-    mutate(body)
-    result = crds.apply(body, namespace, check=False)
-    assert result.returncode != 0, f"{case}: accepted"
-    for word in words:
-        assert word in result.stderr, f"{case}: {word!r} not in: {result.stderr}"
+def test_a_key_given_twice_is_what_kubectl_cannot_see(crds: Kubectl, namespace: str) -> None:
+    # the one "local" case: kubectl keeps the last key, so the API server sees a valid Experiment
+    (case,) = BY_WHERE["local"]
+    result = crds.run("apply", "--dry-run=server", "-n", namespace, "-f", "-", "-o", "json", input=case.yaml)
+    assert json.loads(result.stdout)["spec"]["maxTrials"] == 40
 
 
 def test_the_crds_are_established(crds: Kubectl) -> None:
@@ -112,8 +64,11 @@ FULL_EXPERIMENT_STATUS: dict[str, Any] = {
     "conditions": [{"type": "Running", "status": "True", "reason": "TrialsRunning", "message": "1 running",
                     "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}],
     "observedGeneration": 1,
-    "trials": {"created": 3, "pending": 1, "running": 1, "succeeded": 1, "failed": 0, "killed": 0},
+    "trials": {"created": 3, "pending": 1, "running": 1, "succeeded": 1, "failed": 0, "killed": 0,
+               "earlyStopped": 0},
     "progress": "1/8",
+    "trialSeconds": 3725,
+    "trialTime": "1h02m",
     "bestTrial": {"name": "keep-0", "params": {"x": 0.25, "y": 0.5, "opt": "adam", "layers": 3},
                   "objectiveValue": 0.93, "metrics": {"score": 0.93, "x2": 0.0625}},
     "suggester": {"algorithm": "bayes", "state": {"lengthscales": [0.1, 0.2], "nested": {"a": [1, {"b": None}]}}},
@@ -127,6 +82,12 @@ FULL_TRIAL_STATUS: dict[str, Any] = {
     "phase": "Failed", "metrics": {"score": 0.5, "x2": 0.1}, "objectiveValue": 0.5, "reason": "NonZeroExit",
     "message": "exited with code 1: boom", "startTime": "2026-01-01T00:00:00Z",
     "completionTime": "2026-01-01T00:01:00Z", "kopf": {"progress": {"h": {"success": True}}},
+    # a learning curve with a non-finite report (null), the log cursor, asha rungs and a stop request
+    "curve": [{"step": 1, "metrics": {"score": 0.25, "x2": 0.1}}, {"step": 2, "metrics": {"score": None}}],
+    "logCursor": "2026-01-01T00:00:30.123456789Z",
+    "rungs": [{"step": 1, "value": 0.25}],
+    "stop": {"phase": "EarlyStopped", "reason": "AshaRung", "message": "stopped at rung 3", "time":
+             "2026-01-01T00:00:59Z"},
 }
 
 
@@ -146,6 +107,8 @@ def test_every_status_field_survives_the_schema(crds: Kubectl, namespace: str, k
                       "--type=merge", "-p", patch, "--dry-run=server", "-o", "json")
     stored = json.loads(result.stdout)["status"]
     assert _without_nulls(stored) == _without_nulls(copy.deepcopy(status))
+    if kind == "trial":  # a non-finite report stays in the curve as null, it is not pruned
+        assert stored["curve"][1]["metrics"] == {"score": None}
 
 
 def _without_nulls(value: Any) -> Any:

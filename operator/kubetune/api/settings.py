@@ -57,24 +57,21 @@ class Setting:
             return f"must be ≤ {_g(high)}, got {value!r}"
         return None
 
-    def cel_check(self, ref: str) -> str:
-        """A CEL expression true when the value at ``ref`` is valid."""
-        if self.type is int:
-            checks = [f"type({ref}) == int"]
-        elif self.type is float:
-            checks = [f"(type({ref}) == int || type({ref}) == double)"]
-        else:
-            checks = [f"type({ref}) == string"]
-            if self.choices:
-                checks.append(f"{ref} in [{', '.join(repr(c) for c in self.choices)}]")
-            return " && ".join(checks)
-        number = f"double({ref})"
-        low, high = self.minimum, self.maximum
-        if low is not None:
-            checks.append(f"{number} {'>' if self.exclusive else '>='} {_cel_number(low)}")
-        if high is not None:
-            checks.append(f"{number} {'<' if self.exclusive else '<='} {_cel_number(high)}")
-        return " && ".join(checks)
+    def openapi(self) -> dict[str, object]:
+        """This setting's OpenAPI v3 schema, as the CRD spells it."""
+        schema: dict[str, object] = {"type": {int: "integer", float: "number", str: "string"}[self.type],
+                                     "description": self.description}
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum if self.type is float else int(self.minimum)
+            if self.exclusive:
+                schema["exclusiveMinimum"] = True
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum if self.type is float else int(self.maximum)
+            if self.exclusive:
+                schema["exclusiveMaximum"] = True
+        return schema
 
     def rule_text(self) -> str:
         """The rule in words, for messages: ``gridPoints (an integer ≥ 1)``."""
@@ -97,11 +94,12 @@ def _cel_number(value: float) -> str:
 
 
 BAYES_ACQUISITIONS = ("hedge", "logei", "ucb", "pi")
+INITIAL_TRIALS = "Sobol' points before the model takes over (bayes: max(5, 2·d) by default; tpe: 10)"
 
 #: algorithm name → its settings. An algorithm absent from here takes no settings.
 ALGORITHM_SETTINGS: dict[str, tuple[Setting, ...]] = {
     "bayes": (
-        Setting("initialTrials", int, None, "Sobol' points before the model takes over (default max(5, 2·d))",
+        Setting("initialTrials", int, None, INITIAL_TRIALS,
                 minimum=1, maximum=100_000),
         Setting("acquisition", str, "hedge", "acquisition function: GP-Hedge over the three, or one of them",
                 choices=BAYES_ACQUISITIONS),
@@ -109,7 +107,7 @@ ALGORITHM_SETTINGS: dict[str, tuple[Setting, ...]] = {
                 minimum=20, maximum=100_000),
     ),
     "tpe": (
-        Setting("initialTrials", int, 10, "Sobol' points before the model takes over", minimum=1, maximum=100_000),
+        Setting("initialTrials", int, 10, INITIAL_TRIALS, minimum=1, maximum=100_000),
         Setting("gamma", float, 0.1, "share of the observations in the good group", minimum=0.0, maximum=1.0,
                 exclusive=True),
         Setting("candidates", int, 24, "candidates drawn from the good density per suggestion",
@@ -148,23 +146,38 @@ def settings_problems(algorithm: str, settings: Mapping[str, object]) -> list[tu
     return problems
 
 
-def settings_cel_rules() -> list[tuple[str, str]]:
-    """(rule, message) pairs over ``spec.algorithm`` enforcing :data:`ALGORITHM_SETTINGS` at apply time."""
-    rules: list[tuple[str, str]] = []
+def _by_name() -> dict[str, tuple[Setting, list[str]]]:
+    """setting name → (its definition, the algorithms that take it); a name means the same everywhere."""
+    found: dict[str, tuple[Setting, list[str]]] = {}
     for algorithm, specs in ALGORITHM_SETTINGS.items():
-        names = [s.name for s in specs]
-        when = f"self.name == '{algorithm}'"
-        if not names:
-            rules.append((f"!({when}) || !has(self.settings) || size(self.settings) == 0",
-                          f"algorithm {algorithm} takes no settings"))
-            continue
-        allowed = "[" + ", ".join(f"'{n}'" for n in names) + "]"
-        rules.append((f"!({when}) || !has(self.settings) || self.settings.all(k, k in {allowed})",
-                      f"algorithm {algorithm} takes only the settings {', '.join(names)}"))
         for spec in specs:
-            ref = f"self.settings['{spec.name}']"
-            rules.append((
-                f"!({when}) || !has(self.settings) || !('{spec.name}' in self.settings) || ({spec.cel_check(ref)})",
-                f"{algorithm} setting {spec.rule_text()}",
-            ))
+            if spec.name in found:
+                known, users = found[spec.name]
+                same = (known.type, known.minimum, known.maximum, known.exclusive, known.choices) == (
+                    spec.type, spec.minimum, spec.maximum, spec.exclusive, spec.choices)
+                if not same:
+                    raise AssertionError(f"setting {spec.name} differs between {users[0]} and {algorithm}")
+                users.append(algorithm)
+            else:
+                found[spec.name] = (spec, [algorithm])
+    return found
+
+
+def settings_schema() -> dict[str, object]:
+    """The CRD schema of ``spec.algorithm.settings``: one typed property per known setting.
+
+    Typed properties (not a free map) let the API server check each value's type and range, and
+    ``kubectl apply`` refuses an unknown setting as an unknown field; which algorithm takes which
+    setting is :func:`settings_cel_rules`' to check.
+    """
+    return {"type": "object", "properties": {name: spec.openapi() for name, (spec, _) in _by_name().items()}}
+
+
+def settings_cel_rules() -> list[tuple[str, str]]:
+    """(rule, message) pairs over ``spec.algorithm``: each setting only with an algorithm that takes it."""
+    rules: list[tuple[str, str]] = []
+    for name, (_, users) in _by_name().items():
+        allowed = "[" + ", ".join(f"'{u}'" for u in users) + "]"
+        rules.append((f"!has(self.settings) || !has(self.settings.{name}) || self.name in {allowed}",
+                      f"setting {name} is only for algorithm {' or '.join(users)}"))
     return rules

@@ -24,7 +24,7 @@ from kubetune.api.base import (
     OpenModel,
     cel,
 )
-from kubetune.api.settings import SettingValue, settings_cel_rules, settings_problems
+from kubetune.api.settings import SettingValue, settings_cel_rules, settings_problems, settings_schema
 
 #: Doubles are kept to this many significant digits (``kubetune.space``): a range narrower than
 #: that has one value only.
@@ -206,6 +206,15 @@ class AlgorithmName(StrEnum):
     SOBOL = "sobol"
 
 
+def _settings_schema(schema: dict[str, Any]) -> None:
+    """The settings map's JSON schema replaced by the typed one of :mod:`kubetune.api.settings`."""
+    description = schema.get("description")
+    schema.clear()
+    schema.update(settings_schema())
+    if description:
+        schema["description"] = description
+
+
 class Algorithm(Model):
     model_config = ConfigDict(json_schema_extra=cel(*settings_cel_rules()))
 
@@ -218,6 +227,7 @@ class Algorithm(Model):
     settings: dict[str, SettingValue] = Field(
         default_factory=dict,
         description="Algorithm settings, e.g. {initialTrials: 10} for bayes or {gridPoints: 5} for grid.",
+        json_schema_extra=_settings_schema,
     )
 
     @model_validator(mode="after")
