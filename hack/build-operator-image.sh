@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# shellcheck source-path=SCRIPTDIR/..  # the repository root: sourced after the cd above
 source hack/image-build.sh
 
 IMAGE=${IMAGE:-kubetune/operator}

@@ -7,6 +7,7 @@
 #   CLUSTER_DIR     the cluster's working folder (default $KUBETUNE_CACHE/cluster)
 #   GO              go binary                   (default: go on PATH, else /usr/local/go/bin/go)
 #   KUBETUNE_K8S_VERSION  another v1.28.x patch release
+#   KIND_NODE_IMAGE another kind node image (hack/e2e-kind.sh)
 
 # 1.28 pairs with Debian bookworm's containerd 1.6.20 (see docs/cluster.md). Not v1.28.7: the
 # module proxy here refuses k8s.io/{endpointslice,kube-controller-manager}@v0.28.7 (403).

@@ -7,7 +7,8 @@ A progress line is what ``kubetune.report.report_progress`` prints, ``kubetune: 
 accuracy=0.84 loss=0.5``, or a line of nothing but ``name=value`` tokens. Its step is the value
 of ``epoch`` or ``step`` (a whole number ≥ 0); a line without one is one step past the last
 point. Only declared metric names count, and a line that carries none of them is not a point. A
-non-finite value (``nan``, ``inf``) is kept as ``None``: a diverging trial shows in its curve.
+non-finite value (``nan``, ``inf``) is kept by name in the point's ``nonFinite`` list (JSON has no
+NaN): a diverging trial shows in its curve.
 
 A curve holds at most :data:`kubetune.api.MAX_CURVE_POINTS` points, in increasing step order.
 When it would grow past that, it keeps the points on a stride of steps (the first and the last
@@ -69,19 +70,23 @@ def parse_points(lines: Iterable[str], names: Collection[str], *, after: int | N
         tokens = progress_tokens(line)
         if not tokens:
             continue
-        metrics: dict[str, float | None] = {}
+        metrics: dict[str, float] = {}
+        non_finite: list[str] = []
         for name, text in tokens:
             if name in names and name not in STEP_KEYS:
                 value = _number(text)
                 if value is None:
                     continue  # a log is noisy: an unreadable value is skipped, not fatal
-                metrics[name] = value if math.isfinite(value) else None
-        if not metrics:
+                if math.isfinite(value):
+                    metrics[name] = value
+                elif name not in non_finite:
+                    non_finite.append(name)
+        if not metrics and not non_finite:
             continue
         step = _step(tokens)
         if step is None:
             step = 0 if last is None else last + 1
-        points.append(CurvePoint(step=step, metrics=metrics))
+        points.append(CurvePoint(step=step, metrics=metrics, non_finite=non_finite))
         last = step
     return points
 
@@ -134,12 +139,13 @@ def values(curve: Sequence[CurvePoint], metric: str) -> Iterator[tuple[int, floa
     """``(step, value)`` of every point that has ``metric``; a non-finite value comes out as nan."""
     for point in curve:
         if metric in point.metrics:
-            value = point.metrics[metric]
-            yield point.step, math.nan if value is None else value
+            yield point.step, point.metrics[metric]
+        elif metric in point.non_finite:
+            yield point.step, math.nan
 
 
 def last_metrics(curve: Sequence[CurvePoint]) -> dict[str, float]:
     """The finite metrics of the last point (what a stopped trial had reached)."""
     if not curve:
         return {}
-    return {k: v for k, v in curve[-1].metrics.items() if v is not None}
+    return dict(curve[-1].metrics)

@@ -11,7 +11,8 @@ NAMES = ["accuracy", "loss"]
 
 
 def point(step: int, **metrics: float | None) -> CurvePoint:
-    return CurvePoint(step=step, metrics=metrics)
+    return CurvePoint(step=step, metrics={k: v for k, v in metrics.items() if v is not None},
+                      non_finite=[k for k, v in metrics.items() if v is None])
 
 
 @pytest.mark.parametrize(("lines", "after", "expected"), [

@@ -18,7 +18,8 @@ R, S, E = TrialPhase.RUNNING, TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED
 def curve(values: list[float | None] | dict[int, float | None], metric: str = "acc") -> list[CurvePoint]:
     """Points at steps 1, 2, … (a list) or at the steps given (a dict); None: a non-finite report."""
     items = values.items() if isinstance(values, dict) else enumerate(values, start=1)
-    return [CurvePoint(step=s, metrics={metric: v}) for s, v in items]
+    return [CurvePoint(step=s, metrics={metric: v} if v is not None else {}, non_finite=[] if v is not None
+                       else [metric]) for s, v in items]
 
 
 def trials(*curves: tuple[TrialPhase, list[CurvePoint]]) -> list[Any]:

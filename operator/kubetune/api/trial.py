@@ -111,8 +111,9 @@ class CurvePoint(Model):
     """One progress report: the step (epoch) and the declared metrics it carried."""
 
     step: int = Field(ge=0, description="The step (epoch) the trial reported.")
-    metrics: dict[str, float | None] = Field(
-        description="Declared metrics at this step; null where the trial reported a non-finite value."
+    metrics: dict[str, float] = Field(default_factory=dict, description="Declared metrics at this step.")
+    non_finite: list[str] = Field(
+        default_factory=list, description="Declared metrics the trial reported as NaN or infinite at this step."
     )
 
 
