@@ -39,14 +39,17 @@ from typing import Any
 
 import yaml
 
-from kubetune.api import Experiment, Params, SettingValue
+from kubetune.api import Experiment, Params
 from kubetune.space import Space
 from kubetune.suggest import Observation, SuggesterError, SuggestRequest, get_suggester
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "trainer-image"))
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))  # run as a script: bench.* from the repository root
 
 import train  # noqa: E402 - the trainer, imported from trainer-image/
+from bench.common import parse_algorithm, replace_section  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "allcnn-digits.yaml"
 #: The seed's nine hyperparameters and ranges, exactly (the digits example narrows two of them).
@@ -79,23 +82,6 @@ def evaluate(hp: train.HyperParams, opts: train.Options, splits: Any) -> tuple[f
     except train.Diverged:
         accuracy = None
     return accuracy, time.perf_counter() - start
-
-
-def parse_algorithm(spec: str) -> tuple[str, dict[str, SettingValue]]:
-    """``bayes:initialTrials=5,acquisition=logei`` → ("bayes", {"initialTrials": 5, "acquisition": "logei"})."""
-    name, _, rest = spec.partition(":")
-    settings: dict[str, SettingValue] = {}
-    for item in filter(None, rest.split(",")):
-        key, _, text = item.partition("=")
-        value: SettingValue = text
-        for convert in (int, float):
-            try:
-                value = convert(text)
-                break
-            except ValueError:
-                continue
-        settings[key] = value
-    return name, settings
 
 
 def run_search(algorithm: str, seed: int, space: Space, args: argparse.Namespace, splits: Any) -> dict[str, Any]:
@@ -263,16 +249,7 @@ def write_section(results: dict[str, Any], doc: Path, plotted: bool) -> None:
     body += [f"- {note}" for note in notes]
     body += ["", f"Rerun: `.venv/bin/python bench/allcnn_reproduction.py` ({config['host']}; "
              f"total {results.get('wall_minutes', 0):.0f} min).", ""]
-    section = "\n".join(body)
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    start = text.find(HEADING + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(HEADING))
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text)
+    replace_section(doc, HEADING, "\n".join(body))
 
 
 def load_results(folder: Path, config: dict[str, Any]) -> dict[str, Any]:

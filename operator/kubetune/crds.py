@@ -45,10 +45,7 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         if node.get("default") is not None:
             rest["default"] = node["default"]
         if len(branches) == 1:
-            single = _structural({**branches[0], **rest}, defs)
-            if len(branches) < len(node["anyOf"]) and "default" not in node:
-                single["nullable"] = True  # a value that may be null (a map's value), not an optional field
-            return single
+            return _structural({**branches[0], **rest}, defs)
         # A union of scalar types (a parameter's value): any JSON value is kept as written.
         anything: dict[str, Any] = {k: v for k, v in rest.items() if k == "description"}
         anything["x-kubernetes-preserve-unknown-fields"] = True

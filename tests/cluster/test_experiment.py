@@ -36,12 +36,15 @@ def check_succeeded_experiment(kube: Kubectl, namespace: str, name: str, body: d
         assert trial["status"]["objectiveValue"] == pytest.approx(expected, abs=1e-12)
         assert trial["status"]["metrics"]["x2"] == pytest.approx(float(trial["spec"]["params"]["x"]) ** 2)
         assert trial["status"]["startTime"] <= trial["status"]["completionTime"]
+        # the progress line it printed is its learning curve (read from the pod's log at harvest)
+        (point,) = trial["status"]["curve"]
+        assert point["step"] == 0 and point["metrics"]["score"] == pytest.approx(expected, abs=1e-9)
     best = max(trials, key=lambda t: (t["status"]["objectiveValue"], -t["spec"]["index"]))
     assert status["phase"] == "Succeeded"
     assert status["bestTrial"]["name"] == best["metadata"]["name"]
     assert status["bestTrial"]["objectiveValue"] == best["status"]["objectiveValue"]
     assert status["trials"] == {"created": max_trials, "pending": 0, "running": 0, "succeeded": max_trials,
-                                "failed": 0, "killed": 0}
+                                "failed": 0, "killed": 0, "earlyStopped": 0}
     assert status["progress"] == f"{max_trials}/{max_trials}"
     condition = next(c for c in status["conditions"] if c["type"] == "Succeeded")
     assert condition["status"] == "True" and condition["reason"] == "MaxTrialsReached"
@@ -62,9 +65,10 @@ def test_an_experiment_runs_its_trials_as_pods_and_finds_the_best(
 
     table = crds.run("get", "experiments", "-n", namespace).stdout
     header, row = table.splitlines()[:2]
-    assert header.split() == ["NAME", "PHASE", "TRIALS", "RUNNING", "BEST", "AGE"], header
-    assert row.split()[:4] == ["quad", "Succeeded", "8/8", "0"]
-    assert float(row.split()[4]) == pytest.approx(body["status"]["bestTrial"]["objectiveValue"], abs=1e-3)
+    assert header.split() == ["NAME", "PHASE", "TRIALS", "RUNNING", "STOPPED", "BEST", "TRIAL-TIME", "AGE"], header
+    assert row.split()[:5] == ["quad", "Succeeded", "8/8", "0", "0"]
+    assert float(row.split()[5]) == pytest.approx(body["status"]["bestTrial"]["objectiveValue"], abs=1e-3)
+    assert row.split()[6] == body["status"]["trialTime"] and body["status"]["trialSeconds"] >= 0
 
     events = crds.items("events", namespace)
     reasons = {e["reason"] for e in events}

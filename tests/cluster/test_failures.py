@@ -90,13 +90,16 @@ def test_max_failed_trials_ends_the_experiment_failed(
 
 def test_a_spec_the_schema_accepts_but_the_models_reject_fails_with_invalid_spec(
         operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
-    crds.apply(experiment("odd", algorithm={"name": "sobol", "settings": {"gridPoints": 5}}), namespace)
+    odd = experiment("odd")
+    odd["spec"]["parameters"][1].update(min=1.0, max=1.000000001)  # one value at 8 significant digits
+    crds.apply(odd, namespace)
     body = wait_for(lambda: finished(crds, namespace, "odd"), timeout=60, what="the experiment to fail")
     condition = next(c for c in body["status"]["conditions"] if c["type"] == "Failed")
     assert (body["status"]["phase"], condition["reason"]) == ("Failed", "InvalidSpec")
-    assert "gridPoints" in condition["message"]
+    assert "spec.parameters[1]" in condition["message"] and "8 significant digits" in condition["message"]
     assert crds.items("trials", namespace) == []
-    fixed = {"spec": {"algorithm": {"name": "sobol", "settings": None}, "maxTrials": 2, "parallelTrials": 2}}
+    fixed = {"spec": {"parameters": [odd["spec"]["parameters"][0], {**odd["spec"]["parameters"][1], "max": 2.0}],
+                      "maxTrials": 2, "parallelTrials": 2}}
     crds.run("patch", "experiment", "odd", "-n", namespace, "--type=merge", "-p", json.dumps(fixed))
     body = wait_for(lambda: succeeded_with(crds, namespace, "odd", 2), timeout=120,
                     what="the fixed experiment to succeed", interval=0.5)

@@ -1,0 +1,525 @@
+"""What early stopping saves: epochs until the best-so-far reaches the no-stopping run's final best.
+
+    python -m bench.early_stopping --problem synthetic              # run (resumes), print the table
+    python -m bench.early_stopping --problem allcnn                 # the same on real All-CNN-C training
+    python -m bench.early_stopping --doc                            # plots and docs/benchmarks.md section
+
+Each (proposer, seed) runs three modes through the simulated runner of :mod:`bench.stopping_sim`,
+which drives kubetune's own ``lifecycle.plan`` and ``outcomes`` (``parallelTrials`` workers, one
+epoch = one time unit):
+
+* ``none``: ``maxTrials = N``, every trial trains ``maxSteps`` epochs (a budget of ``N·maxSteps``
+  epochs, at most);
+* ``median``: ``earlyStopping: {rule: median, minSteps: 3, minTrials: 3}``;
+* ``asha``: ``earlyStopping: {rule: asha, minSteps: 1, maxSteps, reductionFactor: 3, minTrials: 3}``
+  (rungs 1, 3, 9 for maxSteps 27).
+
+The stopping modes get the same epoch budget ``N·maxSteps`` spent on more trials: ``maxTrials =
+k·N`` (``--trials-factor``, default 4), and the run is cut when the budget is spent. The measure:
+the epochs consumed (by all trials: stopped and failed ones too) until the best Succeeded trial
+first reaches the final best of the ``none`` run of the same proposer and seed; also each mode's
+final best, trials run, epochs per trial.
+
+Problems: ``synthetic`` (:mod:`bench.synthetic_curves`, cheap) and ``allcnn`` (All-CNN-C on
+scikit-learn's digits, trained by ``trainer-image/train.py`` lazily epoch by epoch with every
+configuration's curve cached, :mod:`bench.allcnn_curves`: a stopped trial costs only the epochs it
+ran, a configuration proposed again reuses its cached prefix; ``epochs`` counts what each mode
+would have trained). Results go to ``bench/results/early-stopping/<problem>.json`` after every run,
+so a run that is interrupted resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bench.common import parse_algorithm, replace_section
+from bench.stopping_sim import best_at, epochs_to_reach, simulate
+from kubetune.api import Experiment, Params
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "early-stopping"
+DOC = ROOT / "docs" / "benchmarks.md"
+HEADING = "## Early stopping"
+MODES = ("none", "median", "asha")
+CHANCE = 0.1
+
+PROBLEMS: dict[str, dict[str, Any]] = {
+    "synthetic": {"trials": 20, "parallel": 4, "max_steps": 27, "seeds": 10,
+                  "proposers": ["bayes", "random"], "title": "Synthetic learning curves"},
+    "allcnn": {"trials": 10, "parallel": 3, "max_steps": 27, "seeds": 10,
+               "proposers": ["bayes:initialTrials=5", "random"], "title": "All-CNN-C on digits"},
+}
+
+
+def stopping_block(mode: str, max_steps: int) -> dict[str, Any] | None:
+    """The ``earlyStopping`` block of a mode (``median:minSteps=1`` overrides a setting)."""
+    rule, overrides = parse_algorithm(mode)
+    if rule == "none":
+        return None
+    if rule == "median":
+        block: dict[str, Any] = {"rule": "median", "minSteps": 3, "minTrials": 3}
+    elif rule == "asha":
+        block = {"rule": "asha", "minSteps": 1, "maxSteps": max_steps, "reductionFactor": 3, "minTrials": 3}
+    else:
+        raise SystemExit(f"unknown mode {mode!r}: use none, median or asha (optionally median:minSteps=2)")
+    block.update(overrides)
+    return block
+
+
+def experiment(*, parameters: list[dict[str, Any]], container: dict[str, Any], proposer: str, mode: str,
+               seed: int, trials: int, parallel: int, max_steps: int, factor: int,
+               additional_metrics: Sequence[str] = ()) -> Experiment:
+    name, settings = parse_algorithm(proposer)
+    algorithm: dict[str, Any] = {"name": name, "seed": seed}
+    if settings:
+        algorithm["settings"] = settings
+    objective: dict[str, Any] = {"metric": "accuracy", "goal": "maximize"}
+    if additional_metrics:
+        objective["additionalMetrics"] = list(additional_metrics)
+    block = stopping_block(mode, max_steps)
+    spec: dict[str, Any] = {
+        "objective": objective,
+        "algorithm": algorithm,
+        "maxTrials": trials if block is None else factor * trials,
+        "parallelTrials": parallel,
+        "parameters": parameters,
+        "trialTemplate": {"spec": {"template": {"spec": {"containers": [container]}}}},
+    }
+    if block is not None:
+        spec["earlyStopping"] = block
+    return Experiment.model_validate({"apiVersion": "kubetune.io/v1alpha1", "kind": "Experiment",
+                                      "metadata": {"name": f"bench-{name}-{parse_algorithm(mode)[0]}"},
+                                      "spec": spec})
+
+
+# --- problems ------------------------------------------------------------------------------------
+
+
+class Problem:
+    """A search space and, per seed, an epoch function for the simulator."""
+
+    name: str
+    parameters: list[dict[str, Any]]
+    container: dict[str, Any]
+    additional_metrics: tuple[str, ...] = ()
+
+    def epoch_fn(self, seed: int) -> Callable[[Params, int], Any]:
+        raise NotImplementedError
+
+    def seed_done(self, seed: int) -> None:
+        """Everything of ``seed`` has run (free what it held)."""
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+
+class Synthetic(Problem):
+    name = "synthetic"
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from bench import synthetic_curves
+
+        self.curves = synthetic_curves
+        self.parameters = synthetic_curves.PARAMETERS
+        self.container = {"name": "train", "image": "kubetune/trainer:dev",
+                          "command": ["python", "synthetic.py"]}  # not run: the simulator trains
+
+    def epoch_fn(self, seed: int) -> Callable[[Params, int], Any]:
+        return self.curves.SyntheticCurves(seed)
+
+
+class AllCnn(Problem):
+    """All-CNN-C on digits: the digits example's space, ``epochs`` fixed so every trial trains maxSteps."""
+
+    name = "allcnn"
+    additional_metrics = ("loss",)
+    EXAMPLE = ROOT / "examples" / "allcnn-digits.yaml"
+    NOMINAL_EPOCHS = 350  # the expert default: schedules run on its clock
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from bench import allcnn_curves, allcnn_reproduction
+
+        self.repro = allcnn_reproduction
+        example = yaml.safe_load(self.EXAMPLE.read_text())
+        self.parameters = [p for p in example["spec"]["parameters"] if p["name"] != "epochs"]
+        container = example["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
+        self.container = {"name": container["name"], "image": container["image"], "command": container["command"]}
+        self.args = argparse.Namespace(image_size=args.image_size, width=args.width, batch_size=args.batch_size,
+                                       epoch_scale=args.max_steps / self.NOMINAL_EPOCHS, threads=args.threads)
+        train = allcnn_reproduction.train
+        hp = self.repro.hyperparams({})
+        if train.real_epochs(hp, self.args.epoch_scale) != args.max_steps:
+            raise SystemExit(f"epoch scale {self.args.epoch_scale} does not give {args.max_steps} real epochs")
+        splits = train.load_data(self.repro.options(self.args, 0))
+        tag = f"{args.image_size}px-w{args.width}-b{args.batch_size}-e{args.max_steps}-t{args.threads}"
+        self.lazy = allcnn_curves.LazyCurves(args.results / f"allcnn-curves-{tag}.json", self._run, splits)
+
+    def _run(self, seed: int, params: Params) -> tuple[Any, Any]:
+        return self.repro.hyperparams(params), self.repro.options(self.args, seed)
+
+    def epoch_fn(self, seed: int) -> Callable[[Params, int], Any]:
+        return lambda params, e: self.lazy.epoch(seed, params, e)
+
+    def seed_done(self, seed: int) -> None:
+        self.lazy.close_all()
+
+    def describe(self) -> dict[str, Any]:
+        train = self.repro.train
+        return {"trained_epochs": self.lazy.trained, "replayed_epochs": self.lazy.replayed,
+                "mismatches": self.lazy.mismatches, "torch": train.torch.__version__}
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+def config_of(args: argparse.Namespace) -> dict[str, Any]:
+    config = {k: getattr(args, k) for k in ("problem", "trials", "parallel", "max_steps", "trials_factor")}
+    if args.problem == "allcnn":
+        config.update({k: getattr(args, k) for k in ("image_size", "width", "batch_size", "threads")})
+    return config
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    path = args.results / f"{args.problem}.json"
+    config = config_of(args)
+    results: dict[str, Any] = {"config": config, "runs": [], "wall_seconds": 0.0}
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous["config"] == config:
+            results = previous
+        else:
+            raise SystemExit(f"{path} was recorded with another setup ({previous['config']}); move it away first")
+    done = {(r["proposer"], r["mode"], r["seed"]) for r in results["runs"]}
+    problem: Problem = Synthetic(args) if args.problem == "synthetic" else AllCnn(args)
+    budget = args.trials * args.max_steps
+    for seed in args.seed_list:
+        for proposer in args.proposers:
+            for mode in args.modes:
+                if (proposer, mode, seed) in done:
+                    continue
+                exp = experiment(parameters=problem.parameters, container=problem.container, proposer=proposer,
+                                 mode=mode, seed=seed, trials=args.trials, parallel=args.parallel,
+                                 max_steps=args.max_steps, factor=args.trials_factor,
+                                 additional_metrics=problem.additional_metrics)
+                started = time.perf_counter()
+                outcome = simulate(exp, problem.epoch_fn(seed), max_steps=args.max_steps,
+                                   epoch_budget=None if mode == "none" else budget)
+                seconds = time.perf_counter() - started
+                best = outcome.trace[-1][2] if outcome.trace else None
+                results["runs"].append({"proposer": proposer, "mode": mode, "seed": seed,
+                                        "seconds": round(seconds, 2), **outcome.to_json()})
+                results["wall_seconds"] += seconds
+                results["machine"] = {"cpus": os.cpu_count(), **problem.describe()}
+                save(path, results)
+                shown = "—" if best is None else f"{best:.4f}"
+                print(f"{args.problem} {proposer} {mode} seed={seed}: {len(outcome.trials)} trials, "
+                      f"{outcome.epochs} epochs, best {shown}, ended {outcome.ended} ({seconds:.1f}s)", flush=True)
+        problem.seed_done(seed)
+    return results
+
+
+def save(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, separators=(",", ":")))
+    tmp.replace(path)
+
+
+# --- summary -------------------------------------------------------------------------------------
+
+
+def _final(run: dict[str, Any]) -> float | None:
+    return run["trace"][-1][2] if run["trace"] else None
+
+
+def _started(run: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in run["trials"] if t["epochs"] > 0]
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """Per (proposer, mode): the per-seed numbers the table and the plot are made of."""
+    runs = {(r["proposer"], r["mode"], r["seed"]): r for r in results["runs"]}
+    proposers = list(dict.fromkeys(r["proposer"] for r in results["runs"]))
+    modes = [m for m in MODES if any(r["mode"] == m for r in results["runs"])]
+    modes += [m for m in dict.fromkeys(r["mode"] for r in results["runs"]) if m not in modes]
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for proposer in proposers:
+        seeds = sorted(s for (p, m, s) in runs if p == proposer and m == "none"
+                       and all((p, mode, s) in runs for mode in modes) and _final(runs[(p, m, s)]) is not None)
+        for mode in modes:
+            row: dict[str, Any] = {"seeds": seeds, "to_target": [], "final": [], "target": [], "trials": [],
+                                   "epochs": [], "per_trial": [], "stopped": [], "failed": [], "time": []}
+            for seed in seeds:
+                r, base = runs[(proposer, mode, seed)], runs[(proposer, "none", seed)]
+                target = _final(base)
+                assert target is not None
+                row["target"].append(target)
+                row["to_target"].append(epochs_to_reach(r["trace"], target))
+                row["final"].append(_final(r))
+                started = _started(r)
+                row["trials"].append(len(started))
+                row["epochs"].append(r["epochs"])
+                row["per_trial"].append(r["epochs"] / max(1, len(started)))
+                row["stopped"].append(sum(t["phase"] == "EarlyStopped" for t in started))
+                row["failed"].append(sum(t["phase"] == "Failed" for t in started))
+                row["time"].append(r["time"])
+            rows[(proposer, mode)] = row
+    for (proposer, mode), row in rows.items():
+        none = rows[(proposer, "none")]
+        row["ratio"] = [(b / a if a else math.inf) if a is not None and b is not None else 0.0
+                        for a, b in zip(row["to_target"], none["to_target"], strict=True)]
+        row["diff"] = [(f if f is not None else CHANCE) - t for f, t in zip(row["final"], row["target"], strict=True)]
+    return {"proposers": proposers, "modes": modes, "rows": rows}
+
+
+def _median_to_target(values: list[int | None]) -> float:
+    """Median with 'never reached' as +inf (it counts as more than any number of epochs)."""
+    return statistics.median([math.inf if v is None else v for v in values]) if values else math.nan
+
+
+def _fmt_epochs(value: float) -> str:
+    return "not reached" if math.isinf(value) else f"{value:g}"
+
+
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    finite = [math.inf if v is None else v for v in values]
+    q1, q3 = np.percentile(np.array(finite, dtype=float), [25, 75])
+    return float(q1), float(q3)
+
+
+def bootstrap_mean(values: list[float], draws: int = 4000) -> tuple[float, float]:
+    """90 % bootstrap interval of the mean (seeds resampled with replacement)."""
+    if not values:
+        return math.nan, math.nan
+    arr = np.array(values, dtype=float)
+    idx = np.random.default_rng(0).integers(len(arr), size=(draws, len(arr)))
+    lo, hi = np.percentile(arr[idx].mean(axis=1), [5, 95])
+    return float(lo), float(hi)
+
+
+def verdict(row: dict[str, Any], none: dict[str, Any]) -> tuple[bool, str]:
+    """Met when the median per-seed ratio is ≥ 3 and the final best is not worse beyond the noise."""
+    ratio = statistics.median(row["ratio"]) if row["ratio"] else 0.0
+    lo, _ = bootstrap_mean(row["diff"])
+    spread = statistics.stdev(none["final"]) if len(none["final"]) > 1 else 0.0
+    equal = lo >= -spread / 2 or lo >= 0
+    return ratio >= 3 and equal, f"{ratio:.2f}×"
+
+
+def table(summary: dict[str, Any]) -> str:
+    lines = [
+        "| proposer | mode | seeds | epochs to reach the no-stopping best: median [IQR] | reached | "
+        "ratio none/mode: per-seed median (of medians) | final best: median [min, max] | "
+        "final − no-stopping best: mean [90 % CI] | trials run | epochs per trial | epochs used | "
+        "stopped / failed per run | target ≥ 3× met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (proposer, mode), row in summary["rows"].items():
+        none = summary["rows"][(proposer, "none")]
+        n = len(row["seeds"])
+        if not n:
+            continue
+        med = _median_to_target(row["to_target"])
+        q1, q3 = _quartiles(row["to_target"])
+        reached = sum(v is not None for v in row["to_target"])
+        finals = [f if f is not None else CHANCE for f in row["final"]]
+        lo, hi = bootstrap_mean(row["diff"])
+        of_medians = _median_to_target(none["to_target"]) / med if med and not math.isinf(med) else 0.0
+        if mode == "none":
+            ratio_text, met = "1", "—"
+        else:
+            ok, text = verdict(row, none)
+            ratio_text = f"{text} ({of_medians:.2f}×)"
+            met = "yes" if ok else "no"
+        lines.append(
+            f"| {proposer} | {mode} | {n} | {_fmt_epochs(med)} [{_fmt_epochs(q1)}, {_fmt_epochs(q3)}] | "
+            f"{reached}/{n} | {ratio_text} | {statistics.median(finals):.4f} [{min(finals):.4f}, {max(finals):.4f}] | "
+            f"{statistics.mean(row['diff']):+.4f} [{lo:+.4f}, {hi:+.4f}] | {statistics.median(row['trials']):g} | "
+            f"{statistics.mean(row['per_trial']):.1f} | {statistics.median(row['epochs']):g} | "
+            f"{statistics.mean(row['stopped']):.1f} / {statistics.mean(row['failed']):.1f} | {met} |")
+    return "\n".join(lines)
+
+
+# --- plot ----------------------------------------------------------------------------------------
+
+
+def plot(results: dict[str, Any], summary: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install -r bench/requirements.txt)", file=sys.stderr)
+        return False
+    config = results["config"]
+    budget = config["trials"] * config["max_steps"]
+    grid = np.arange(0, budget + 1)
+    runs = {(r["proposer"], r["mode"], r["seed"]): r for r in results["runs"]}
+    proposers = summary["proposers"]
+    fig, axes = plt.subplots(2, len(proposers), figsize=(5.2 * len(proposers), 6.8), dpi=110, squeeze=False)
+    for col, proposer in enumerate(proposers):
+        top, bottom = axes[0][col], axes[1][col]
+        for mode in summary["modes"]:
+            row = summary["rows"][(proposer, mode)]
+            if not row["seeds"]:
+                continue
+            curves = []
+            for seed in row["seeds"]:
+                trace = runs[(proposer, mode, seed)]["trace"]
+                curves.append([b if (b := best_at(trace, x)) is not None else CHANCE for x in grid])
+            line, = top.plot(grid, np.mean(curves, axis=0), label=f"{mode} ({len(row['seeds'])} seeds)")
+            reached = [sum(v is not None and v <= x for v in row["to_target"]) / len(row["seeds"]) for x in grid]
+            bottom.plot(grid, reached, color=line.get_color(), label=mode)
+        top.set_title(f"{proposer}")
+        top.set_ylabel("best accuracy so far (mean over seeds)")
+        bottom.set_ylabel("share of seeds at the no-stopping best")
+        bottom.set_xlabel("epochs consumed (all trials)")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        lows = [np.mean([b if (b := best_at(runs[(proposer, 'none', s)]['trace'], x)) is not None else CHANCE
+                         for s in summary["rows"][(proposer, "none")]["seeds"]]) for x in (budget / 4,)]
+        if lows and not math.isnan(lows[0]):
+            top.set_ylim(bottom=max(0.0, lows[0] - 0.1))
+    fig.suptitle(f"{PROBLEMS[config['problem']]['title']}: {config['trials']} trials × {config['max_steps']} epochs "
+                 f"without stopping, {config['trials_factor']}× the trials with, {config['parallel']} in parallel",
+                 fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+# --- the docs section ----------------------------------------------------------------------------
+
+
+def problem_section(results: dict[str, Any], plotted: Path | None) -> list[str]:
+    config = results["config"]
+    summary = summarize(results)
+    body = [f"### {PROBLEMS[config['problem']]['title']}", ""]
+    if config["problem"] == "synthetic":
+        body.append(
+            "`bench/synthetic_curves.py`: five hyperparameters of the deep-net kind (learning rate and weight "
+            "decay on a log scale, momentum, init scale, dropout), a known final-accuracy surface, a convergence "
+            "speed per configuration (larger steps learn faster and may end lower, dropout learns slower and "
+            "ends higher, so curves cross), N(0, 0.01) noise per epoch, a region that diverges at epoch 1–3 "
+            "(the trial fails, as `train.py` exits 3) and one stuck at chance (the model is in the module's "
+            "docstring).")
+    else:
+        machine = results.get("machine", {})
+        body.append(
+            f"All-CNN-C trained by `trainer-image/train.py` on scikit-learn's digits at {config['image_size']}×"
+            f"{config['image_size']}, width {config['width']}, batch {config['batch_size']}, "
+            f"{config['threads']} CPU thread, over the eight hyperparameters of `examples/allcnn-digits.yaml` "
+            f"other than `epochs`, which is fixed at the expert's 350 nominal epochs run as {config['max_steps']} "
+            f"real epochs (`--epoch-scale {config['max_steps']}/350`: the learning-rate drops and the momentum "
+            "schedule keep their shape), so that every trial that is not stopped trains maxSteps epochs. "
+            "Each configuration is trained lazily epoch by epoch and its curve cached (`bench/allcnn_curves.py`); "
+            f"{machine.get('trained_epochs', 0):,} epochs were actually trained for the "
+            f"{sum(r['epochs'] for r in results['runs']):,} the runs consumed.")
+    body += [
+        "",
+        f"No stopping: maxTrials = {config['trials']}, every trial {config['max_steps']} epochs "
+        f"(at most {config['trials'] * config['max_steps']} epochs). Median and asha: maxTrials = "
+        f"{config['trials_factor'] * config['trials']}, cut at the same {config['trials'] * config['max_steps']} "
+        f"epochs. parallelTrials = {config['parallel']}. Seeds {summary['rows'][next(iter(summary['rows']))]['seeds']}"
+        f"; total {results.get('wall_seconds', 0) / 60:.0f} min on {results.get('machine', {}).get('cpus', '?')} "
+        "CPUs.",
+        "",
+        table(summary),
+        "",
+    ]
+    if plotted is not None:
+        body += [f"![best-so-far against epochs consumed](img/{plotted.name})", "",
+                 "Top: best accuracy among the finished trials against the epochs consumed by all trials, mean over "
+                 "seeds (chance, 0.1, before one finishes). Bottom: share of the seeds whose best has reached the "
+                 "final best of their no-stopping run.", ""]
+    return body
+
+
+def write_doc(parts: list[tuple[dict[str, Any], Path | None]], notes: Sequence[str], doc: Path) -> None:
+    body = [
+        HEADING,
+        "",
+        "What `earlyStopping` saves, measured by `bench/early_stopping.py`: a simulated runner "
+        "(`bench/stopping_sim.py`: parallel workers, one epoch a time unit) that drives kubetune's own decisions "
+        "(`lifecycle.plan`, `outcomes.progressed` / `stop_requested` / `judge`) as the runners do, on learning "
+        "curves that are known in advance (synthetic) or trained when a trial asks for them (All-CNN-C). "
+        "*Epochs to reach the no-stopping best*: the epochs consumed by all trials (stopped and failed ones "
+        "included) until the best finished trial first reaches the final best of the run without stopping, "
+        "same proposer and seed; a seed that never reaches it counts as infinitely many epochs in the median "
+        "and as ratio 0. *Ratio*: no-stopping epochs over the mode's, per seed then the median (in brackets, "
+        "the ratio of the medians). *Target met*: per-seed median ratio ≥ 3 and a final best not worse than the "
+        "no-stopping one beyond the noise (the 90 % interval of the mean difference reaches above −½ the "
+        "no-stopping final best's standard deviation over seeds).",
+        "",
+    ]
+    for results, plotted in parts:
+        body += problem_section(results, plotted)
+    body += [f"- {note}" for note in notes]
+    body += ["", "Rerun: `.venv/bin/python -m bench.early_stopping --problem synthetic` (and `--problem allcnn`), "
+             "then `--doc`.", ""]
+    replace_section(doc, HEADING, "\n".join(body))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--problem", choices=sorted(PROBLEMS), help="run this problem (resumes)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default: the problem's)")
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--proposers", nargs="+", default=None,
+                        help="suggesters, optionally with settings: bayes:initialTrials=5")
+    parser.add_argument("--modes", nargs="+", default=list(MODES))
+    parser.add_argument("--trials", type=int, default=None, help="N: maxTrials without stopping")
+    parser.add_argument("--parallel", type=int, default=None, help="parallelTrials")
+    parser.add_argument("--max-steps", type=int, default=27, help="epochs of a trial that is not stopped")
+    parser.add_argument("--trials-factor", type=int, default=4, help="maxTrials with stopping = this × N")
+    parser.add_argument("--image-size", type=int, default=12)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--doc", action="store_true", help="write docs/benchmarks.md's section and the plots")
+    parser.add_argument("--note", action="append", default=[], help="a line added under the tables (with --doc)")
+    args = parser.parse_args(argv)
+    if args.problem is None and not args.doc:
+        parser.error("give --problem to run one, or --doc to write the docs from the results")
+    if args.problem is not None:
+        defaults = PROBLEMS[args.problem]
+        args.trials = args.trials or defaults["trials"]
+        args.parallel = args.parallel or defaults["parallel"]
+        args.proposers = args.proposers or defaults["proposers"]
+        args.seed_list = list(range(args.first_seed, args.first_seed + (args.seeds or defaults["seeds"])))
+        if "none" not in args.modes:
+            args.modes = ["none", *args.modes]
+        results = run(args)
+        print(table(summarize(results)))
+    if args.doc:
+        parts = []
+        for name in PROBLEMS:
+            path = args.results / f"{name}.json"
+            if not path.exists():
+                continue
+            results = json.loads(path.read_text())
+            image = ROOT / "docs" / "img" / f"early-stopping-{name}.png"
+            parts.append((results, image if plot(results, summarize(results), image) else None))
+        write_doc(parts, args.note, DOC)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
