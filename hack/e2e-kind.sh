@@ -3,9 +3,9 @@
 #
 #   hack/e2e-kind.sh [pytest args...]
 #
-# Needs docker, Go and a network that reaches the Go module proxy and can pull the kind node image.
-# It cannot run on the offline machines (no node image can be pulled there); use
-# `.venv/bin/pytest tests/e2e -m e2e` against the offline cluster instead.
+# Needs docker, Go >= 1.22 (helm's go.mod) and a network that reaches the Go module proxy and can
+# pull the kind node image. It cannot run on the offline machines (no node image can be pulled
+# there); use `.venv/bin/pytest tests/e2e -m e2e` against the offline cluster instead.
 #
 # Every version comes from hack/cluster/lib.sh: kind (`go install sigs.k8s.io/kind@$KIND_VERSION`),
 # its node image (by digest), and kubectl ($K8S_VERSION) and helm ($HELM_VERSION), which
@@ -37,8 +37,9 @@ TOOLS=$KUBETUNE_CACHE/kind-tools
 KIND=$TOOLS/$KIND_VERSION/kind
 mkdir -p "$TOOLS/$KIND_VERSION"
 if [[ ! -x $KIND ]]; then
+  go=$(go_bin)
   log "go install sigs.k8s.io/kind@$KIND_VERSION"
-  GOBIN=$TOOLS/$KIND_VERSION "$(go_bin)" install "sigs.k8s.io/kind@$KIND_VERSION"
+  GOBIN=$TOOLS/$KIND_VERSION "$go" install "sigs.k8s.io/kind@$KIND_VERSION"
 fi
 export PATH=$TOOLS_BIN:$TOOLS/$KIND_VERSION:$PATH
 
