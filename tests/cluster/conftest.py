@@ -177,7 +177,8 @@ class OperatorProcess:
         assert self.process is None or self.process.poll() is not None, "the operator is already running"
         self.starts += 1
         env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1",
-               "KUBETUNE_UNSCHEDULABLE_SECONDS": "15", "KUBETUNE_RESYNC_SECONDS": "5"}
+               "KUBETUNE_UNSCHEDULABLE_SECONDS": "15", "KUBETUNE_RESYNC_SECONDS": "5",
+               "KUBETUNE_PROGRESS_SECONDS": "2"}
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kubetune.cli", "operator", "--metrics-port", str(self.metrics_port),

@@ -120,6 +120,7 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
         await _mark_running(rt, raw, trial)
         return
     if isinstance(step, StopJob):
+        await _read_last_progress(rt, raw, trial, pods, experiment)
         await rt.api.delete(JOBS, namespace, name)
         return
     experiment = experiment or await _experiment(rt, namespace, raw)
@@ -143,6 +144,23 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
     await finish(rt, raw, experiment, observed)
     if isinstance(step, Fail) and step.delete_job:
         await rt.api.delete(JOBS, namespace, name)
+
+
+async def _read_last_progress(rt: Runtime, raw: Body, trial: Trial, pods: list[Body],
+                              experiment: Experiment | None) -> None:
+    """Before a running trial is stopped, the progress it printed since the last read goes into its curve."""
+    running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+    if not running:
+        return
+    experiment = experiment or await _experiment(rt, raw["metadata"]["namespace"], raw)
+    if experiment is None:
+        return
+    pod = running[0]
+    points, cursor = await final_points(rt, raw["metadata"]["namespace"], pod["metadata"]["name"],
+                                        main_container(pod), trial.status, experiment)
+    if points:
+        chosen = experiment
+        await write_trial(rt, raw, lambda status: merged(status, chosen, points, cursor))
 
 
 async def create_job(rt: Runtime, raw: Body, trial: Trial, experiment: Experiment) -> None:
