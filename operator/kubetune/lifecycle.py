@@ -361,7 +361,7 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
     message = f"{active_after} trial(s) running, {counts.finished} finished of maxTrials={spec.max_trials}"
     status = _with_phase(status, phase, "TrialsRunning", message, now=now, generation=generation)
     for new in create:
-        events.append(Event("Normal", "TrialCreated", f"trial {new.name} created with {_format_params(new.params)}"))
+        events.append(created_event(new.name, new.params))
     return _finish(old, status, events, create=create, stop=stopping.stop, rungs=stopping.rungs)
 
 
@@ -370,7 +370,37 @@ def _active_names(trials: Sequence[Trial]) -> list[str]:
 
 
 def _format_params(params: Params) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items())
+    # numbers as %.8g, so a value that came back from the API server as 1 (sent as 1.0) reads the same
+    return ", ".join(f"{k}={v:.8g}" if isinstance(v, int | float) else f"{k}={v}" for k, v in params.items())
+
+
+# --- events -------------------------------------------------------------------------------------
+# Each builder makes the same Event from the same state, so a runner that lost an Event (killed
+# before posting it) can post it again from what it reads; the operator names Events by a hash of
+# their content, which makes the repeat of one already posted a no-op.
+
+
+def created_event(name: str, params: Params) -> Event:
+    return Event("Normal", "TrialCreated", f"trial {name} created with {_format_params(params)}")
+
+
+def best_event(best: BestTrial) -> Event:
+    return Event("Normal", "NewBestTrial", f"trial {best.name} is the new best: {best.objective_value:g}")
+
+
+def phase_event(status: ExperimentStatus) -> Event:
+    condition = next((c for c in status.conditions if c.status is ConditionStatus.TRUE), None)
+    detail = f" ({condition.reason}: {condition.message})" if condition else ""
+    kind = "Warning" if status.phase is ExperimentPhase.FAILED else "Normal"
+    return Event(kind, f"Experiment{status.phase.value}", f"experiment is {status.phase.value}{detail}")
+
+
+def standing_events(status: ExperimentStatus) -> list[Event]:
+    """The Events the status stands for and that no later state rewrites: a final phase, the best trial."""
+    events = [best_event(status.best_trial)] if status.best_trial is not None else []
+    if status.phase in TERMINAL:
+        events.append(phase_event(status))
+    return events
 
 
 def _finish(old: ExperimentStatus, new: ExperimentStatus, events: list[Event], *,
@@ -378,12 +408,8 @@ def _finish(old: ExperimentStatus, new: ExperimentStatus, events: list[Event], *
             stop: list[Stop] | None = None, rungs: dict[str, list[Rung]] | None = None) -> Plan:
     """Add the events that the change from ``old`` to ``new`` calls for."""
     if new.best_trial is not None and (old.best_trial is None or old.best_trial.name != new.best_trial.name):
-        b = new.best_trial
-        events.append(Event("Normal", "NewBestTrial", f"trial {b.name} is the new best: {b.objective_value:g}"))
+        events.append(best_event(new.best_trial))
     if new.phase is not old.phase:
-        condition = next((c for c in new.conditions if c.status is ConditionStatus.TRUE), None)
-        detail = f" ({condition.reason}: {condition.message})" if condition else ""
-        kind = "Warning" if new.phase is ExperimentPhase.FAILED else "Normal"
-        events.append(Event(kind, f"Experiment{new.phase.value}", f"experiment is {new.phase.value}{detail}"))
+        events.append(phase_event(new))
     return Plan(status=new, create=create or [], kill=kill or [], stop=stop or [], rungs=rungs or {},
                 events=events)

@@ -39,6 +39,15 @@ def test_sigkilled_operator_finishes_the_experiment_exactly_once(
     trials = check_succeeded_experiment(crds, namespace, "crash", body, max_trials)
     jobs = crds.items("jobs", namespace, f"{EXPERIMENT_LABEL}=crash")
     assert len(jobs) == max_trials
+    # Events may come late but none is lost or doubled: one TrialCreated and one TrialSucceeded per trial
+    names = sorted(t["metadata"]["name"] for t in trials)
+
+    def events_of(reason: str) -> list[str]:
+        found = [e for e in crds.items("events", namespace) if e["reason"] == reason]
+        return sorted(e["message"].split()[1] for e in found)
+
+    wait_for(lambda: events_of("TrialCreated") == names and events_of("TrialSucceeded") == names, timeout=60,
+             what="one TrialCreated and one TrialSucceeded Event per trial")
     by_uid = {t["metadata"]["uid"]: t["metadata"]["name"] for t in trials}
     for job in jobs:  # one Job per Trial, owned by it
         owners = [r["uid"] for r in job["metadata"]["ownerReferences"]]

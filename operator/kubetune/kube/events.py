@@ -7,6 +7,11 @@ whose create did land, or a pass repeated after a crash, finds the Event already
 (AlreadyExists) instead of posting it twice. The poster works from
 any task (kopf's own ``kopf.event`` needs the context of an object being processed, which the
 operator's resync loop does not have). kopf's posting settings still cover kopf's own warnings.
+
+An Event still queued when the operator is killed would be lost; so the first time this process
+sees an object younger than the API server's Event lifetime (:data:`REPLAY_SECONDS`), it posts
+again the Events its state stands for (:func:`trial_events`, ``lifecycle.standing_events``): the
+ones already there are no-ops, the lost ones arrive late but arrive.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ MAX_MESSAGE = 1000
 COMPONENT = "kubetune-operator"
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)
 MAX_QUEUED = 10_000
+#: The API server's default --event-ttl: an older object's Events are gone anyway, none is posted again.
+REPLAY_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,15 @@ class EventPoster:
 
     def on_trial(self, body: Body, event: Event) -> None:
         self.post(body, "Trial", event)
+
+    def on_owner(self, body: Body, event: Event) -> None:
+        """Post ``event`` about ``body``'s controller (a Trial's Experiment), named by its owner reference."""
+        owner = next((r for r in body["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+        if owner is None:
+            return
+        self.post({"apiVersion": owner["apiVersion"], "kind": owner["kind"],
+                   "metadata": {"name": owner["name"], "namespace": body["metadata"]["namespace"],
+                                "uid": owner["uid"]}}, owner["kind"], event)
 
     async def run(self) -> None:
         """Post queued events forever (a task of the operator)."""

@@ -15,6 +15,7 @@ with reason ``InvalidSpec`` and the validation message, once; it is not retried 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 import time
@@ -30,13 +31,25 @@ from kubetune.api import (
     ExperimentStatus,
     Trial,
     now_rfc3339,
+    parse_rfc3339,
     validation_problems,
 )
 from kubetune.kube import trials
 from kubetune.kube.client import EXPERIMENTS, TRIALS, ApiError, Body
+from kubetune.kube.events import REPLAY_SECONDS
 from kubetune.kube.patching import without_kopf, write_status
 from kubetune.kube.runtime import Runtime
-from kubetune.lifecycle import FAILED, INVALID_SPEC, RUNNING, Event, NewTrial, Plan, plan, set_condition
+from kubetune.lifecycle import (
+    FAILED,
+    INVALID_SPEC,
+    RUNNING,
+    Event,
+    NewTrial,
+    Plan,
+    plan,
+    set_condition,
+    standing_events,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +113,10 @@ async def _pass(rt: Runtime, namespace: str, name: str) -> None:
     written = await write_status(rt.api, EXPERIMENTS, raw, decision.status.to_wire())
     for event in decision.events:
         rt.events.on_experiment(written or raw, event)
+    if (namespace, name) not in rt.replayed:  # the first pass of this process: Events it may have lost
+        rt.replayed.add((namespace, name))
+        for event in standing_events(decision.status) if _recent(raw, decision.status) else []:
+            rt.events.on_experiment(written or raw, event)
     rt.metrics.snapshot.update(namespace, name, decision.status.phase, decision.status.trials)
 
 
@@ -119,6 +136,13 @@ async def _start(rt: Runtime, raw: Body, experiment: Experiment, new: NewTrial) 
     rt.metrics.trials_created.inc()
     await rt.trials.run((namespace, new.name), functools.partial(
         trials.sync_trial, rt, namespace, new.name, body=body, experiment=experiment))
+
+
+def _recent(raw: Body, status: ExperimentStatus) -> bool:
+    """Created or finished within the Events' lifetime (older Events are gone; none is posted again)."""
+    moments = [parse_rfc3339(raw["metadata"].get("creationTimestamp")), parse_rfc3339(status.completion_time)]
+    newest = max((m for m in moments if m is not None), default=None)
+    return newest is not None and (dt.datetime.now(dt.UTC) - newest).total_seconds() < REPLAY_SECONDS
 
 
 def validation_message(err: ValidationError) -> str:

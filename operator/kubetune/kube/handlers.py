@@ -25,6 +25,7 @@ Handlers never return values (they would land in the status); they write status 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -32,11 +33,12 @@ from typing import Any
 
 import kopf
 
-from kubetune.api import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION, TrialPhase
+from kubetune.api import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION, TrialPhase, parse_rfc3339
 from kubetune.kube import experiments, progress, resyncing, trials
 from kubetune.kube.client import KubeApi, load_configuration
-from kubetune.kube.events import EventPoster
+from kubetune.kube.events import REPLAY_SECONDS, EventPoster
 from kubetune.kube.metrics import OperatorMetrics, serve
+from kubetune.kube.recording import parse_trial
 from kubetune.kube.runtime import OperatorConfig, Runtime
 
 log = logging.getLogger(__name__)
@@ -120,9 +122,17 @@ async def experiment_event(event: kopf.RawEvent, namespace: str | None, name: st
         rt.metrics.snapshot.forget(namespace or "", name)
         for index in (rt.early_stopping, rt.experiment_specs):
             index.pop((namespace or "", name), None)
+        rt.replayed.discard((namespace or "", name))
 
 
 # --- Trials ------------------------------------------------------------------------------------
+
+
+def young(body: Any) -> bool:
+    """Created less than the Events' lifetime ago (its Events, if any were lost, are worth posting)."""
+    created = parse_rfc3339(body["metadata"].get("creationTimestamp"))
+    return created is not None and (dt.datetime.now(dt.UTC) - created).total_seconds() < REPLAY_SECONDS
+
 
 
 @kopf.on.event(GROUP, VERSION, "trials")
@@ -140,6 +150,10 @@ async def trial_event(event: kopf.RawEvent, body: kopf.Body, namespace: str | No
         return
     status = body.get("status") or {}
     phase = TrialPhase(status.get("phase") or TrialPhase.PENDING)
+    if key not in rt.trial_phases and young(body):  # first seen by this process: Events it may have lost
+        trial = parse_trial(dict(body))
+        if trial is not None:
+            trials.replay_events(rt, dict(body), trial)
     curve = status.get("curve") or []
     step = curve[-1].get("step") if curve else None
     signature = (phase, status.get("startTime"), bool(status.get("stop")))

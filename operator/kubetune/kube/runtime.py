@@ -101,6 +101,8 @@ class Runtime:
     pods: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     #: Whether each Experiment stops trials early (curve changes re-plan it only then).
     early_stopping: dict[tuple[str, str], bool] = field(default_factory=dict)
+    #: Experiments whose standing Events this process has posted again (once each, after a start).
+    replayed: set[tuple[str, str]] = field(default_factory=set)
     #: Each Experiment as its last pass read it (the progress reader needs its metric names).
     experiment_specs: dict[tuple[str, str | None], Experiment] = field(default_factory=dict)
 

@@ -55,7 +55,7 @@ from kubetune.kube.patching import without_kopf
 from kubetune.kube.progress import final_points, merged
 from kubetune.kube.recording import finished, parse_trial, write_trial
 from kubetune.kube.runtime import Runtime
-from kubetune.lifecycle import Event
+from kubetune.lifecycle import Event, created_event
 from kubetune.metrics import needs_output
 from kubetune.trial import RenderError, render_job
 
@@ -216,6 +216,15 @@ async def finish(rt: Runtime, raw: Body, experiment: Experiment, observed: outco
     rt.metrics.trials_finished.labels(phase=final.phase.value, reason=reason).inc()
     rt.events.on_trial(written, trial_event(raw["metadata"]["name"], final))
     return True
+
+
+def replay_events(rt: Runtime, body: Body, trial: Trial) -> None:
+    """Post again the Events a Trial's state stands for (see :mod:`kubetune.kube.events`)."""
+    rt.events.on_owner(body, created_event(trial.metadata.name, trial.spec.params))
+    if trial.status.phase is TrialPhase.RUNNING:
+        rt.events.on_trial(body, Event("Normal", "TrialStarted", f"trial {trial.metadata.name} is running"))
+    elif trial.status.phase.finished:
+        rt.events.on_trial(body, trial_event(trial.metadata.name, trial.status))
 
 
 def trial_event(name: str, status: TrialStatus) -> Event:
