@@ -56,6 +56,9 @@ class Operator(Values):
         "A trial whose pod stays unschedulable (or whose Job has no pod) this long fails.", gt=0)
     planWorkers: int = _doc("Threads that plan experiments (fit the Bayesian model) beside the event loop.",
                             ge=1, le=64)
+    progressSeconds: float = _doc(
+        "How often the new part of each running trial's log is read for its learning curve (early stopping).",
+        gt=0)
     extraEnv: list[dict[str, Any]] = _doc("More environment variables of the operator container (EnvVar list).")
 
 
@@ -133,7 +136,7 @@ DEFAULTS: dict[str, Any] = {
     "imagePullSecrets": [],
     "watchNamespaces": [],
     "operator": {"verbose": False, "metricsPort": 8080, "healthPort": 8081, "unschedulableSeconds": 600,
-                 "planWorkers": 2, "extraEnv": []},
+                 "planWorkers": 2, "progressSeconds": 15, "extraEnv": []},
     "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     "podAnnotations": {},
     "podLabels": {},

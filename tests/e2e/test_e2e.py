@@ -228,13 +228,35 @@ def test_experiment_runs_to_success(allcnn: Cluster) -> None:
 def test_printer_columns(allcnn: Cluster) -> None:
     table = allcnn.kubectl("get", "experiments", "-n", WATCHED_NS).stdout.splitlines()
     header = table[0].split()
-    assert header[:5] == ["NAME", "PHASE", "TRIALS", "RUNNING", "BEST"], table[0]
+    assert header[:7] == ["NAME", "PHASE", "TRIALS", "RUNNING", "STOPPED", "BEST", "TRIAL-TIME"], table[0]
     row = dict(zip(header, next(line for line in table[1:] if line.startswith(EXPERIMENT)).split(), strict=False))
     status = experiment(allcnn)["status"]
     assert row["PHASE"] == "Succeeded"
     assert row["TRIALS"] == status["progress"] and row["TRIALS"].endswith(f"/{MAX_TRIALS}")
     assert row["RUNNING"] == "0"
+    assert row["STOPPED"] == str(status["trials"]["earlyStopped"])
     assert float(row["BEST"]) == pytest.approx(status["bestTrial"]["objectiveValue"], rel=1e-6)
+    assert row["TRIAL-TIME"] == status["trialTime"] and status["trialSeconds"] > 0
+
+
+def test_every_trial_that_trained_has_its_learning_curve_and_stopped_ones_are_gone(allcnn: Cluster) -> None:
+    status = experiment(allcnn)["status"]
+    trials = trials_of(allcnn, EXPERIMENT)
+    stopped = [t for t in trials if t["status"]["phase"] == "EarlyStopped"]
+    assert status["trials"]["earlyStopped"] == len(stopped)
+    for trial in trials:
+        st = trial["status"]
+        if st["phase"] not in ("Succeeded", "EarlyStopped"):
+            continue  # a diverged trial fails at its first epoch, before it reports one
+        steps = [p["step"] for p in st["curve"]]
+        assert steps == list(range(1, len(steps) + 1)), (trial["metadata"]["name"], steps)  # one point per epoch
+        assert all(0 <= p["metrics"]["accuracy"] <= 1 for p in st["curve"])
+        if st["phase"] == "Succeeded":  # the final report is the last epoch's validation accuracy
+            assert st["curve"][-1]["metrics"]["accuracy"] == pytest.approx(st["objectiveValue"], abs=1e-6)
+        else:
+            assert st["reason"] == "AshaRung" and "by asha" in st["message"], st
+            assert not exists(allcnn, "job", trial["metadata"]["name"], "-n", WATCHED_NS)
+    print(f"\n{len(stopped)} of {len(trials)} trials stopped early; trial time {status['trialTime']}")
 
 
 def test_trials_carry_real_accuracies_and_the_best_is_the_best(allcnn: Cluster) -> None:

@@ -49,6 +49,9 @@ def test_trainer_examples_search_the_seed_space(name: str, extra: set[str]) -> N
     container = experiment.spec.trial_template.spec.template.spec.containers[0]
     assert container.image == "kubetune/trainer:dev"
     assert container.command == ["python", "../trainer-image/train.py"]
+    assert experiment.spec.early_stopping is not None  # the trainer reports every epoch: doomed trials stop
+    if name.startswith("allcnn"):
+        assert experiment.spec.early_stopping.rule == "asha"
     if name.endswith("cifar10"):
         assert container.model_extra is not None
         assert container.model_extra["resources"]["limits"]["nvidia.com/gpu"] == 1
