@@ -371,7 +371,8 @@ def _active_names(trials: Sequence[Trial]) -> list[str]:
 
 def _format_params(params: Params) -> str:
     # numbers as %.8g, so a value that came back from the API server as 1 (sent as 1.0) reads the same
-    return ", ".join(f"{k}={v:.8g}" if isinstance(v, int | float) else f"{k}={v}" for k, v in params.items())
+    # in name order: the API server gives an object's keys back sorted, whatever order they were sent in
+    return ", ".join(f"{k}={v:.8g}" if isinstance(v, int | float) else f"{k}={v}" for k, v in sorted(params.items()))
 
 
 # --- events -------------------------------------------------------------------------------------

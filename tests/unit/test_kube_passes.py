@@ -274,3 +274,17 @@ def test_an_event_is_created_once_however_often_it_is_posted() -> None:
     # the timed-out create landed, its retry and the repeated post found it: one Event per message
     assert sorted(o["message"] for o in posted) == ["trial exp-0 created with x=0.5", "trial exp-1 created with x=0.25"]
     assert all(o["involvedObject"]["uid"] == "exp-uid" for o in posted)
+
+
+def test_the_metrics_endpoint_counts_experiments_and_trials_by_phase() -> None:
+    from prometheus_client import generate_latest
+
+    from kubetune.api import ExperimentPhase, TrialCounts
+
+    registry = CollectorRegistry()
+    metrics = OperatorMetrics(registry)
+    metrics.snapshot.update("ns", "a", ExperimentPhase.SUCCEEDED,
+                            TrialCounts(created=5, succeeded=2, failed=1, early_stopped=2))
+    text = generate_latest(registry).decode()
+    assert 'kubetune_experiments{phase="Succeeded"} 1.0' in text
+    assert 'kubetune_trials{phase="EarlyStopped"} 2.0' in text and 'kubetune_trials{phase="Failed"} 1.0' in text

@@ -181,3 +181,27 @@ def test_a_failing_suggester_falls_back_to_random(monkeypatch: pytest.MonkeyPatc
     decision = plan(experiment(algorithm={"name": "sobol"}), [], now=NOW)
     assert len(decision.create) == 2
     assert any(e.reason == "SuggesterFailed" and "boom" in e.message for e in decision.events)
+
+
+def test_an_unexpected_error_in_planning_ends_the_experiment_with_a_condition(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kubetune.lifecycle as lifecycle
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(lifecycle, "plan_stops", broken)
+    decision = plan(experiment(), trials_of(R), now=NOW)
+    assert decision.status.phase is ExperimentPhase.FAILED
+    failed = next(c for c in decision.status.conditions if c.type == "Failed")
+    assert failed.reason == "PlanFailed"
+    assert "ZeroDivisionError: float division by zero" in failed.message
+    assert decision.kill == ["exp-0"] and decision.create == []
+
+
+def test_a_trial_created_event_reads_the_same_from_what_the_api_server_gives_back() -> None:
+    from kubetune.lifecycle import created_event
+
+    sent = {"lr": 0.5, "layers": 3, "opt": "sgd", "decay": 1.0}
+    stored = {"decay": 1, "layers": 3, "lr": 0.5, "opt": "sgd"}  # keys sorted, 1.0 became 1 (JSON via Go)
+    assert created_event("exp-0", sent) == created_event("exp-0", stored)
+    assert created_event("exp-0", sent).message == "trial exp-0 created with decay=1, layers=3, lr=0.5, opt=sgd"

@@ -89,3 +89,21 @@ def test_grid_covers_every_combination_once() -> None:
     assert len(grid) == space.grid_size(3) == 3 * 3 * 3
     assert len({space.key(p) for p in grid}) == len(grid)
     assert {p["drop"] for p in grid} == {0.0, 0.25, 0.5}
+
+
+def test_the_widest_ranges_scale_to_finite_values() -> None:
+    import math
+
+    from kubetune.api import Parameter
+    from kubetune.space import Space
+
+    wide = Parameter(name="w", type="double", min=-8e307, max=8e307)  # max - min is still a double
+    # a range whose span overflows is refused by validation; the arithmetic copes anyway
+    overflowing = Parameter.model_construct(name="o", type="double", min=-1e308, max=1e308, scale="linear",
+                                            values=None)
+    space = Space([wide, overflowing])
+    for params in [*space.from_unit(np.array([[0.0, 0.0], [0.5, 0.5], [1.0, 1.0], [0.3, 0.9]])),
+                   *space.grid(5)]:
+        assert all(math.isfinite(float(v)) for v in params.values()), params
+    unit = space.to_unit(space.from_unit(np.array([[0.25, 0.75]])))
+    assert np.allclose(unit, [[0.25, 0.75]], atol=1e-7)

@@ -41,7 +41,7 @@ class PhaseSnapshot(Collector):
         for phase, counts in list(self.experiments.values()):
             by_phase[phase] += 1
             for trial_phase in TrialPhase:
-                trial_totals[trial_phase] += getattr(counts, trial_phase.value.lower())
+                trial_totals[trial_phase] += getattr(counts, trial_phase.counter)
         for phase, count in by_phase.items():
             experiments.add_metric([phase.value], count)
         for trial_phase, count in trial_totals.items():
