@@ -84,3 +84,22 @@ def test_local_process_needs_a_command() -> None:
     exp.spec.trial_template.spec.template.spec.containers[0].command = None
     with pytest.raises(RenderError, match="has no command"):
         render_process(exp, make_trial(), workdir="/w", metrics_file="/m", base_env={})
+
+
+def test_both_renderers_substitute_the_same_references_in_command_args_and_env_values() -> None:
+    exp = experiment()
+    container = exp.spec.trial_template.spec.template.spec.containers[0]
+    container.args = ["--opt=${params.opt}"]
+    container.env = [{"name": "LAYERS", "value": "n=${params.layers}"},
+                     {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    trial = make_trial()
+    job = render_job(exp, trial)["spec"]["template"]["spec"]["containers"][0]
+    process = render_process(exp, trial, workdir="/w", metrics_file="/m", base_env={})
+    job_env = {e["name"]: e.get("value") for e in job["env"]}
+    assert job_env["LAYERS"] == process.env["LAYERS"] == "n=3"  # the Job once got the literal ${params.layers}
+    assert job["command"] + job["args"] == process.argv == ["python", "train.py", "--lr", "0.001",
+                                                           "--opt=adam; rm -rf /"]
+    assert {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in job["env"]
+    for name, value in job_env.items():
+        if name.startswith("KUBETUNE_PARAM_"):
+            assert process.env[name] == value
