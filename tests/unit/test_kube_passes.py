@@ -288,3 +288,16 @@ def test_the_metrics_endpoint_counts_experiments_and_trials_by_phase() -> None:
     text = generate_latest(registry).decode()
     assert 'kubetune_experiments{phase="Succeeded"} 1.0' in text
     assert 'kubetune_trials{phase="EarlyStopped"} 2.0' in text and 'kubetune_trials{phase="Failed"} 1.0' in text
+
+
+@pytest.mark.parametrize(("path", "what"), [
+    ("/api/v1/namespaces/n/pods/p/log", "pods/log"),
+    ("/apis/kubetune.io/v1alpha1/namespaces/n/trials/t/status", "trials/status"),
+    ("/apis/kubetune.io/v1alpha1/namespaces/n/trials", "trials"),
+    ("/apis/batch/v1/namespaces/n/jobs/j", "jobs"),
+    ("/apis/kubetune.io/v1alpha1/experiments", "experiments"),
+])
+def test_requests_are_counted_by_resource_and_subresource(path: str, what: str) -> None:
+    from kubetune.kube.client import _what
+
+    assert _what(path) == what

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -87,8 +88,11 @@ def load_configuration() -> k8s_client.Configuration:
 class KubeApi:
     """JSON in, JSON out; raises :class:`ApiError` for any non-2xx answer."""
 
-    def __init__(self, configuration: k8s_client.Configuration, *, timeout: float = 30.0, pool: int = 32) -> None:
+    def __init__(self, configuration: k8s_client.Configuration, *, timeout: float = 30.0, pool: int = 32,
+                 on_request: Callable[[str, str], None] | None = None) -> None:
         self.configuration = configuration
+        #: called with (verb, what) for every request, e.g. ("GET", "pods/log"): the operator counts them
+        self.on_request = on_request
         self.host = configuration.host.rstrip("/")
         context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
         if configuration.cert_file:
@@ -125,6 +129,8 @@ class KubeApi:
                       body: Any = None, content_type: str = "application/json", text: bool = False) -> Any:
         data = json.dumps(body) if body is not None else None
         headers = self._headers(content_type if data is not None else None)
+        if self.on_request is not None:
+            self.on_request(method, _what(path))
         async with self.session.request(method, self.host + path, params=params, data=data,
                                         headers=headers) as response:
             raw = await response.read()
@@ -197,6 +203,17 @@ class KubeApi:
                 return ""
             raise
         return result
+
+
+def _what(path: str) -> str:
+    """The resource (and subresource) of a request path: ``/api/v1/namespaces/n/pods/p/log`` → ``pods/log``."""
+    parts = [p for p in path.split("/") if p]
+    parts = parts[2:] if parts[0] == "api" else parts[3:]  # drop api/v1 or apis/<group>/<version>
+    if len(parts) >= 2 and parts[0] == "namespaces":
+        parts = parts[2:]
+    if not parts:
+        return "namespaces"
+    return parts[0] + (f"/{parts[2]}" if len(parts) > 2 else "")
 
 
 def _error(status: int, raw: bytes) -> ApiError:

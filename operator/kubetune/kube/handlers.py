@@ -83,7 +83,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     configure(settings, config.namespaces)
     metrics = OperatorMetrics()
     serve(config.metrics_port)
-    api = KubeApi(load_configuration())
+    api = KubeApi(load_configuration(),
+                  on_request=lambda verb, what: metrics.api_requests.labels(verb=verb, resource=what).inc())
     runtime = Runtime(
         api=api, config=config, metrics=metrics, events=EventPoster(api),
         plans=ThreadPoolExecutor(max_workers=config.plan_workers, thread_name_prefix="kubetune-plan"),

@@ -70,11 +70,14 @@ class OperatorMetrics:
             registry=registry)
         self.log_reads = Counter(
             "kubetune_log_reads", "Reads of running trials' logs for their learning curves", registry=registry)
+        self.api_requests = Counter(
+            "kubetune_api_requests", "Requests to the API server (watches not included)", ["verb", "resource"],
+            registry=registry)
 
     def close(self) -> None:
         self.registry.unregister(self.snapshot)
         for metric in (self.plan_seconds, self.reconcile_seconds, self.reconcile_errors,
-                       self.trials_created, self.trials_finished, self.log_reads):
+                       self.trials_created, self.trials_finished, self.log_reads, self.api_requests):
             self.registry.unregister(metric)
 
 
