@@ -189,7 +189,7 @@ def test_an_unexpected_error_in_planning_ends_the_experiment_with_a_condition(mo
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("float division by zero")
 
-    monkeypatch.setattr(lifecycle, "plan_stops", broken)
+    monkeypatch.setattr(lifecycle, "count_trials", broken)
     decision = plan(experiment(), trials_of(R), now=NOW)
     assert decision.status.phase is ExperimentPhase.FAILED
     failed = next(c for c in decision.status.conditions if c.type == "Failed")
