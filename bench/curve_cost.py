@@ -117,7 +117,7 @@ def write_doc(results: list[dict[str, Any]], path: Path) -> None:
              "trials), so each new curve point also runs the Experiment's pass. Rates are the operator's own "
              "count of its API requests (`kubetune_api_requests_total`; watches are streams and not counted) "
              "over a steady window; CPU is the operator process's utime + stime over the same window.", "",
-             "| progress interval | requests/s, all | pods/log GET | trials/status PATCH | trials LIST | "
+             "| progress interval | requests/s, all | pods/log GET | trials/status PATCH | trials GET + LIST | "
              "experiments GET | operator CPU (% of a core) | window |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
@@ -125,7 +125,15 @@ def write_doc(results: list[dict[str, Any]], path: Path) -> None:
         lines.append(f"| {r['interval']:g} s | {r['requests_per_second']:.2f} | {k.get('GET pods/log', 0):.2f} | "
                      f"{k.get('PATCH trials/status', 0):.2f} | {k.get('GET trials', 0):.2f} | "
                      f"{k.get('GET experiments', 0):.2f} | {r['cpu_percent']:.1f} | {r['window']:.0f} s |")
-    lines += ["", "Per kind of request, each interval: " + "; ".join(
+    first = results[0]
+    lines += ["", f"Reading is one GET of the log and, when it found a point, one PATCH per running trial per "
+              f"interval ({first['trials']} / {first['interval']:g} s = {first['trials'] / first['interval']:.2f}/s). "
+              "The Experiment passes that the new points trigger coalesce (one at a time per Experiment, a trigger "
+              "during a pass makes one more), so they stay below one a second; the GETs of Jobs and pods are the "
+              "safety net's Trial passes (every trial once a minute), there without curves too. A round of reads "
+              "runs 8 at a time and rounds do not overlap, so when a round takes longer than the interval the "
+              "reads fall short of N / interval. The machine also ran a one-core benchmark meanwhile (load "
+              "average about 2).", "", "Per kind of request, each interval: " + "; ".join(
         f"{r['interval']:g} s: " + ", ".join(f"{name} {rate:.2f}/s" for name, rate in sorted(r["by_kind"].items()))
         for r in results), "",
         "Reproduce: `KUBECONFIG=$(hack/cluster/kubeconfig-path.sh) .venv/bin/python -m bench.curve_cost --doc` "
