@@ -23,9 +23,7 @@ import logging
 
 from kubetune import curves, outcomes
 from kubetune.api import EXPERIMENT_LABEL, CurvePoint, Experiment, TrialPhase, TrialStatus
-from kubetune.kube.client import EXPERIMENTS, Body
-from kubetune.kube.patching import without_kopf
-from kubetune.kube.recording import parse_trial, write_trial
+from kubetune.kube.recording import experiment_of, parse_trial, write_trial
 from kubetune.kube.runtime import Runtime
 from kubetune.stopping import rung_points
 
@@ -84,20 +82,6 @@ def _names(experiment: Experiment) -> list[str]:
     return experiment.spec.objective.metric_names
 
 
-async def _experiment_of(rt: Runtime, body: Body) -> Experiment | None:
-    namespace = body["metadata"]["namespace"]
-    name = (body["metadata"].get("labels") or {}).get(EXPERIMENT_LABEL)
-    if not name:
-        return None
-    raw = await rt.api.get(EXPERIMENTS, namespace, name)
-    if raw is None:
-        return None
-    try:
-        return Experiment.model_validate(without_kopf(raw))
-    except ValueError:
-        return None
-
-
 def _merge(status: TrialStatus, experiment: Experiment, points: list[CurvePoint],
            cursor: str | None) -> TrialStatus:
     steps = [p.step for p in [*status.curve, *points]]
@@ -117,7 +101,7 @@ async def read_progress(rt: Runtime, namespace: str, name: str) -> None:
         return
     experiment = rt.experiment_specs.get((namespace, (body["metadata"].get("labels") or {}).get(EXPERIMENT_LABEL)))
     if experiment is None:
-        experiment = await _experiment_of(rt, body)
+        experiment = await experiment_of(rt, body)
         if experiment is None:
             return
     text = await rt.api.read_log_since(namespace, pod[0], pod[1], since=trial.status.log_cursor,

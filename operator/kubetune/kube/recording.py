@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from kubetune.api import FINISHED_PHASES, Trial, TrialStatus
-from kubetune.kube.client import TRIALS, Body
+from kubetune.api import EXPERIMENT_LABEL, FINISHED_PHASES, Experiment, Trial, TrialStatus
+from kubetune.kube.client import EXPERIMENTS, TRIALS, Body
 from kubetune.kube.patching import update_status, without_kopf
 from kubetune.kube.runtime import Runtime
 
@@ -35,6 +35,23 @@ def parse_trial(body: Body) -> Trial | None:
     except ValidationError as err:
         log.warning("trial %s/%s is not a valid Trial, left alone: %s", body["metadata"].get("namespace"),
                     body["metadata"].get("name"), err)
+        return None
+
+
+async def experiment_of(rt: Runtime, trial: Body) -> Experiment | None:
+    """The Experiment a Trial belongs to (its label), or None when it is gone or invalid.
+
+    An invalid one is left to the Experiment's own pass, which marks it Failed (InvalidSpec).
+    """
+    name = (trial["metadata"].get("labels") or {}).get(EXPERIMENT_LABEL)
+    if not name:
+        return None
+    raw = await rt.api.get(EXPERIMENTS, trial["metadata"]["namespace"], name)
+    if raw is None:
+        return None
+    try:
+        return Experiment.model_validate(without_kopf(raw))
+    except ValidationError:
         return None
 
 

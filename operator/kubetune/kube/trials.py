@@ -23,8 +23,6 @@ import functools
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
 from kubetune import outcomes
 from kubetune.api import (
     EXPERIMENT_LABEL,
@@ -50,10 +48,10 @@ from kubetune.kube.classification import (
     classify,
     main_container,
 )
-from kubetune.kube.client import EXPERIMENTS, JOBS, PODS, TRIALS, ApiError, Body
+from kubetune.kube.client import JOBS, PODS, TRIALS, ApiError, Body
 from kubetune.kube.patching import without_kopf
 from kubetune.kube.progress import final_points, merged
-from kubetune.kube.recording import finished, parse_trial, write_trial
+from kubetune.kube.recording import experiment_of, finished, parse_trial, write_trial
 from kubetune.kube.runtime import Runtime
 from kubetune.lifecycle import Event, created_event
 from kubetune.metrics import needs_output
@@ -81,19 +79,6 @@ def owned_by(obj: Body, uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
 
 
-async def _experiment(rt: Runtime, namespace: str, trial: Body) -> Experiment | None:
-    name = (trial["metadata"].get("labels") or {}).get(EXPERIMENT_LABEL)
-    if not name:
-        return None
-    raw = await rt.api.get(EXPERIMENTS, namespace, name)
-    if raw is None:
-        return None
-    try:
-        return Experiment.model_validate(without_kopf(raw))
-    except ValidationError:
-        return None  # the experiment's own pass marks it Failed (InvalidSpec)
-
-
 async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | None = None,
                      experiment: Experiment | None = None) -> None:
     """One pass over one Trial; see the module docstring. ``body``/``experiment`` save a read."""
@@ -110,7 +95,7 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
     if isinstance(step, Wait):
         return
     if isinstance(step, CreateJob):
-        experiment = experiment or await _experiment(rt, namespace, raw)
+        experiment = experiment or await experiment_of(rt, raw)
         if experiment is not None:
             await create_job(rt, raw, trial, experiment)
         return
@@ -123,7 +108,7 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
         await _read_last_progress(rt, raw, trial, pods, experiment)
         await rt.api.delete(JOBS, namespace, name)
         return
-    experiment = experiment or await _experiment(rt, namespace, raw)
+    experiment = experiment or await experiment_of(rt, raw)
     if experiment is None:
         return
     observed: outcomes.Observation
@@ -152,7 +137,7 @@ async def _read_last_progress(rt: Runtime, raw: Body, trial: Trial, pods: list[B
     running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
     if not running:
         return
-    experiment = experiment or await _experiment(rt, raw["metadata"]["namespace"], raw)
+    experiment = experiment or await experiment_of(rt, raw)
     if experiment is None:
         return
     pod = running[0]
