@@ -89,10 +89,11 @@ app.kubernetes.io/component: helm-test
 
 {{/*
 The operator's permissions in a namespace it watches: exactly the calls operator/kubetune/kube and
-kopf make. kopf patches the Experiments and Trials themselves (its finalizer while a timer is
-active, the last-handled-configuration annotation) and their status (handler progress); the
-operator creates Trials and Jobs, deletes Jobs of stopped trials, reads pods and, for the Stdout
-metrics source, their logs, and posts core v1 Events. Owner references with blockOwnerDeletion
+kopf make. kopf patches the Experiments themselves (the last-handled-configuration annotation)
+and their status (handler progress); no finalizer is ever added (no deletion handlers, daemons
+or timers). The operator creates Trials and Jobs, patches their status (curves, stop requests,
+outcomes), deletes the Jobs of stopped trials, reads pods and their logs (learning curves of
+running trials, and the Stdout metrics source), and posts core v1 Events. Owner references with blockOwnerDeletion
 need update on <owner>/finalizers where OwnerReferencesPermissionEnforcement is on.
 */}}
 {{- define "kubetune.operatorRules" -}}

@@ -1,7 +1,7 @@
 """One pass at a time per object, and no trigger lost: :class:`Coalescer`.
 
 Passes for the same Experiment (or Trial) can be asked for by several sources at once: kopf's
-create/update/resume handlers, a timer, watch events of its children. Level-based reconciliation
+create/update/resume handlers, the resync task, watch events of its children. Level-based reconciliation
 makes any number of triggers during a pass equivalent to one more pass afterwards, so a trigger
 that arrives while a pass runs only marks the key dirty and returns; the running pass repeats once.
 
@@ -27,7 +27,7 @@ class Coalescer:
 
         Returns True when this call ran the pass(es), False when it only marked the key dirty.
         An exception from ``step`` propagates to the caller that runs it and drops pending
-        triggers (the caller's retry or the timer brings the next pass).
+        triggers (the caller's retry or the resync task brings the next pass).
         """
         if key in self._running:
             self._dirty.add(key)

@@ -57,7 +57,7 @@ def configure(settings: kopf.OperatorSettings, namespaces: tuple[str, ...] = ())
         prefix="kubetune.io", key="last-handled-configuration")
     # No deletion handlers, daemons or timers: kopf never adds this finalizer.
     settings.persistence.finalizer = "kubetune.io/finalizer"
-    # Events: ours explicitly (kopf.event), plus kopf's own warnings and errors; no INFO chatter.
+    # Events: ours through our EventPoster (events.py); kopf posts only its own warnings and errors.
     settings.posting.enabled = True
     settings.posting.level = logging.WARNING
     # Watches: the server closes a stream after ~5 min, the client gives up slightly later.
