@@ -13,8 +13,8 @@ from tests.unit.factories import experiment, trial
 NOW = "2026-01-01T00:00:00Z"
 LATER = "2026-01-01T00:05:00Z"
 
-S, F, R, P, K = (TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.RUNNING, TrialPhase.PENDING,
-                 TrialPhase.KILLED)
+S, F, R, P, K, E = (TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.RUNNING, TrialPhase.PENDING,
+                    TrialPhase.KILLED, TrialPhase.EARLY_STOPPED)
 
 
 def trials_of(*phases: TrialPhase, values: list[float] | None = None) -> list[Any]:
@@ -38,6 +38,9 @@ CASES = [
      ExperimentPhase.RUNNING, None),
     ("killed trials count toward the budget", {"maxTrials": 2}, [S, K], [], ExperimentPhase.SUCCEEDED,
      "MaxTrialsReached"),
+    ("early-stopped trials count toward the budget, not toward the failures", {"maxTrials": 3, "maxFailedTrials": 0},
+     [E, E, S], [], ExperimentPhase.SUCCEEDED, "MaxTrialsReached"),
+    ("only stopped trials: none succeeded", {"maxTrials": 2}, [E, E], [], ExperimentPhase.FAILED, "NoSuccessfulTrial"),
 ]
 
 
@@ -205,3 +208,23 @@ def test_a_trial_created_event_reads_the_same_from_what_the_api_server_gives_bac
     stored = {"decay": 1, "layers": 3, "lr": 0.5, "opt": "sgd"}  # keys sorted, 1.0 became 1 (JSON via Go)
     assert created_event("exp-0", sent) == created_event("exp-0", stored)
     assert created_event("exp-0", sent).message == "trial exp-0 created with decay=1, layers=3, lr=0.5, opt=sgd"
+
+
+
+def test_an_early_stopped_trial_is_its_last_value_to_the_suggester_and_never_the_best() -> None:
+    from kubetune.api import CurvePoint
+    from kubetune.lifecycle import _observations, best_trial, count_trials, trial_seconds
+    from kubetune.space import Space
+
+    exp = experiment(maxTrials=4)
+    stopped = trial(0, E, curve=[CurvePoint(step=1, metrics={"accuracy": 0.2}),
+                                 CurvePoint(step=2, metrics={"accuracy": 0.3})],
+                    start_time="2026-01-01T00:00:00Z", completion_time="2026-01-01T00:01:30Z")
+    silent = trial(1, E)  # stopped before it reported anything finite
+    done = trial(2, S, value=0.25, start_time="2026-01-01T00:00:00Z", completion_time="2026-01-01T00:02:00Z")
+    observations, _ = _observations(Space(exp.spec.parameters), [stopped, silent, done], exp)
+    assert [o.loss for o in observations] == [-0.3, None, -0.25]  # maximize: losses are negated
+    best = best_trial(exp, [stopped, silent, done])
+    assert best is not None and best.name == "exp-2"  # 0.3 at step 2 is not a result
+    assert count_trials([stopped, silent, done]).early_stopped == 2
+    assert trial_seconds([stopped, silent, done]) == 210
