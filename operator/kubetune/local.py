@@ -60,6 +60,8 @@ from kubetune.trial import RenderError, render_process
 
 #: How much of a trial's output is read back for metric lines and the failure reason.
 OUTPUT_TAIL_BYTES = 1 << 20
+#: The most of a trial's new output read in one round (a trial printing faster is read over several).
+READ_CHUNK_BYTES = 1 << 20
 STOP_GRACE_SECONDS = 5.0
 #: Planning again because only curves moved happens at most this often (a new or ended trial: at once).
 CURVE_PLAN_SECONDS = 0.5
@@ -359,10 +361,11 @@ class LocalRunner:
                 proc.killed = True
         return ended
 
-    def _read_progress(self, trial: Trial, proc: _Process) -> None:
-        chunk = proc.reader.read()
+    def _read_progress(self, trial: Trial, proc: _Process) -> int:
+        """Add the trial's new progress lines to its curve; the number of bytes read."""
+        chunk = proc.reader.read(READ_CHUNK_BYTES)  # the rest waits for the next round
         if not chunk:
-            return
+            return 0
         data = proc.partial + chunk
         *complete, proc.partial = data.split(b"\n")
         lines = [line.decode(errors="replace") for line in complete]
@@ -373,6 +376,7 @@ class LocalRunner:
             trial.status = outcomes.progressed(trial.status, points, protect=rung_points(spec.early_stopping, steps))
             self._curves_moved = True
             self._save_throttled()
+        return len(chunk)
 
     def _save_throttled(self) -> None:
         if time.monotonic() - self._saved_at >= CURVE_PLAN_SECONDS:
@@ -422,7 +426,8 @@ class LocalRunner:
 
     def _finish(self, trial: Trial, proc: _Process, code: int) -> None:
         del self.processes[trial.metadata.name]
-        self._read_progress(trial, proc)
+        while self._read_progress(trial, proc):  # all of it: the curve is complete when the trial ends
+            pass
         _end_processes(_group_and_leftovers(proc.popen.pid, self.state_path, trial.metadata.name))
         observed: outcomes.Observation
         if proc.ending is not None:
