@@ -115,7 +115,8 @@ class LazyCurves:
         while len(entry["points"]) < e and entry["diverged"] is None:
             self._train_next(key, seed, params, entry)
         if e <= len(entry["points"]):
-            return entry["points"][e - 1]
+            point: dict[str, float] = entry["points"][e - 1]
+            return point
         return None  # diverged at or before epoch e
 
     def _train_next(self, key: str, seed: int, params: Params, entry: dict[str, Any]) -> None:
