@@ -147,7 +147,7 @@ def experiment_crd() -> dict[str, Any]:
         [
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Trials", "type": "string", "jsonPath": ".status.progress",
-             "description": "Succeeded trials / maxTrials"},
+             "description": "Finished trials (succeeded, failed, stopped) / maxTrials"},
             {"name": "Running", "type": "integer", "jsonPath": ".status.trials.running"},
             {"name": "Stopped", "type": "integer", "jsonPath": ".status.trials.earlyStopped",
              "description": "Trials stopped early"},

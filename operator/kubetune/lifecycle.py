@@ -16,12 +16,10 @@ their names are ``<experiment>-<index>`` and a new index is always one past the 
 from __future__ import annotations
 
 import logging
-import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from kubetune import curves
 from kubetune.api import (
     BestTrial,
     Condition,
@@ -38,9 +36,10 @@ from kubetune.api import (
     seconds_between,
     trial_name,
 )
-from kubetune.space import Space, SpaceError
+from kubetune.observations import suggester_view
+from kubetune.space import Space
 from kubetune.stopping import Stop, plan_stops
-from kubetune.suggest import Observation, SuggesterError, SuggestRequest, get_suggester
+from kubetune.suggest import SuggesterError, SuggestRequest, get_suggester
 
 log = logging.getLogger(__name__)
 
@@ -134,17 +133,6 @@ def format_duration(seconds: int) -> str:
     return f"{days}d{hours:02d}h"
 
 
-def partial_loss(trial: Trial, experiment: Experiment) -> float | None:
-    """An early-stopped trial's loss as the suggester sees it: its objective at its last step.
-
-    A stopped trial was stopped for being behind at that step, so its last value (which more
-    training would mostly have raised) ranks it below the trials that went on; the model learns
-    that its region is worse without being told it failed. None when it reported nothing finite.
-    """
-    found = [v for _, v in curves.values(trial.status.curve, experiment.spec.objective.metric) if math.isfinite(v)]
-    return experiment.spec.objective.loss(found[-1]) if found else None
-
-
 def best_trial(experiment: Experiment, trials: Sequence[Trial]) -> BestTrial | None:
     """The succeeded trial with the best objective (the lower index wins a tie)."""
     objective = experiment.spec.objective
@@ -208,27 +196,6 @@ def _with_phase(status: ExperimentStatus, phase: ExperimentPhase, reason: str, m
     else:
         update["completion_time"] = None
     return status.model_copy(update=update)
-
-
-def _observations(space: Space, trials: Sequence[Trial], experiment: Experiment) -> tuple[
-        list[Observation], list[Params]]:
-    """Finished trials as suggester observations (losses), active trials as pending points."""
-    observations: list[Observation] = []
-    pending: list[Params] = []
-    for t in sorted(trials, key=lambda t: t.spec.index):
-        try:
-            params = space.validate(t.spec.params)
-        except SpaceError:
-            continue  # from an older search space: counted, but it cannot inform this one
-        if t.status.phase is TrialPhase.SUCCEEDED and t.status.objective_value is not None:
-            observations.append(Observation(params, experiment.spec.objective.loss(t.status.objective_value)))
-        elif t.status.phase is TrialPhase.EARLY_STOPPED:
-            observations.append(Observation(params, partial_loss(t, experiment)))
-        elif t.status.phase is TrialPhase.FAILED:
-            observations.append(Observation(params, None))
-        elif not t.status.phase.finished:
-            pending.append(params)
-    return observations, pending
 
 
 def _end_reason(experiment: Experiment, counts: TrialCounts, best: BestTrial | None) -> tuple[
@@ -297,7 +264,7 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
     status = old.model_copy(update={
         "trials": counts,
         "best_trial": best,
-        "progress": f"{counts.succeeded}/{spec.max_trials}",
+        "progress": f"{counts.finished}/{spec.max_trials}",
         "trial_seconds": seconds,
         "trial_time": format_duration(seconds),
         "observed_generation": generation,
@@ -329,7 +296,7 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
     wanted = max(0, min(spec.parallel_trials - counts.active, spec.max_trials - counts.created))
     create: list[NewTrial] = []
     if wanted:
-        observations, pending = _observations(space, trials, experiment)
+        observations, pending = suggester_view(space, trials, experiment)
         next_index = max((t.spec.index for t in trials), default=-1) + 1
         previous_state = old.suggester.state if old.suggester and old.suggester.algorithm == algorithm else {}
         request = SuggestRequest(

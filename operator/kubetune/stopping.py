@@ -21,7 +21,9 @@ judged; every trial with a curve (running, finished, stopped) is a reference.
     a rung it has not passed is ranked, by its loss at the rung (its last point at a step ≤ the
     rung), among all trials that reached that rung; it goes on only when it is in the top
     ``max(1, ⌊n/η⌋)`` of those n trials, else it stops. With fewer than ``minTrials`` others at the
-    rung it passes unranked. A passed rung is recorded on the trial and never judged again, as in
+    rung it passes for now, unranked, and is ranked there as soon as enough trials have reached it
+    (so the first trials, which meet no rivals, are judged too: in ASHA they would wait for
+    promotion). A rung passed ranked is recorded on the trial and never judged again, as in
     asynchronous successive halving: a later, better arrival does not demote it.
 
 Ties favour the trial being judged.
@@ -132,7 +134,7 @@ def plan_stops(settings: EarlyStopping | None, objective: Objective, trials: Seq
             stop, passed = _asha(settings, objective, trial, mine, others)
             if stop is not None:
                 plan.stop.append(stop)
-            if len(passed) != len(trial.status.rungs):
+            if passed != list(trial.status.rungs):
                 plan.rungs[trial.metadata.name] = passed
     return plan
 
@@ -170,7 +172,7 @@ def _median(settings: EarlyStopping, objective: Objective, mine: _Curve, others:
 def _asha(settings: EarlyStopping, objective: Objective, trial: Trial, mine: _Curve,
           others: list[_Curve]) -> tuple[Stop | None, list[Rung]]:
     passed = list(trial.status.rungs)
-    done = {r.step for r in passed}
+    ranked = {r.step for r in passed if r.ranked}
     step = mine.last_step
     if step is None:
         return None, passed
@@ -178,10 +180,11 @@ def _asha(settings: EarlyStopping, objective: Objective, trial: Trial, mine: _Cu
     for rung in settings.rungs():
         if rung > step:
             break
-        if rung in done:
+        if rung in ranked:
             continue
         loss = mine.at(rung)
         rivals = [other.at(rung) for other in others if other.reached(rung)]
+        passed = [r for r in passed if r.step != rung]  # an unranked pass is replaced by this judgement
         if len(rivals) >= settings.min_trials:
             n = len(rivals) + 1
             keep = max(1, n // eta)
@@ -193,5 +196,6 @@ def _asha(settings: EarlyStopping, objective: Objective, trial: Trial, mine: _Cu
                     f"stopped at rung {rung} (step {step}) by asha: {metric} {_value(objective, loss):g} at step "
                     f"{rung} is not in the top {keep} of the {n} trials that reached it "
                     f"(cutoff {_value(objective, cutoff):g}, reductionFactor {eta})")), passed
-        passed.append(Rung(step=rung, value=_value(objective, loss) if math.isfinite(loss) else None))
-    return None, passed
+        value = _value(objective, loss) if math.isfinite(loss) else None
+        passed.append(Rung(step=rung, value=value, ranked=len(rivals) >= settings.min_trials))
+    return None, sorted(passed, key=lambda r: r.step)

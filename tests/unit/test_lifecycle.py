@@ -65,7 +65,7 @@ def test_counts_progress_and_best_are_recomputed_from_the_trials() -> None:
     status = plan(experiment(maxTrials=10), trials, now=NOW).status
     counts = status.trials
     assert (counts.created, counts.succeeded, counts.failed, counts.running, counts.killed) == (5, 2, 1, 1, 1)
-    assert status.progress == "2/10"
+    assert status.progress == "4/10"  # finished: succeeded, failed and killed alike
     assert status.best_trial is not None
     assert (status.best_trial.name, status.best_trial.objective_value) == ("exp-1", 0.9)
 
@@ -211,20 +211,16 @@ def test_a_trial_created_event_reads_the_same_from_what_the_api_server_gives_bac
 
 
 
-def test_an_early_stopped_trial_is_its_last_value_to_the_suggester_and_never_the_best() -> None:
+def test_an_early_stopped_trial_counts_in_the_budget_and_time_and_is_never_the_best() -> None:
     from kubetune.api import CurvePoint
-    from kubetune.lifecycle import _observations, best_trial, count_trials, trial_seconds
-    from kubetune.space import Space
+    from kubetune.lifecycle import best_trial, count_trials, trial_seconds
 
-    exp = experiment(maxTrials=4)
     stopped = trial(0, E, curve=[CurvePoint(step=1, metrics={"accuracy": 0.2}),
-                                 CurvePoint(step=2, metrics={"accuracy": 0.3})],
+                                 CurvePoint(step=2, metrics={"accuracy": 0.9})],
                     start_time="2026-01-01T00:00:00Z", completion_time="2026-01-01T00:01:30Z")
     silent = trial(1, E)  # stopped before it reported anything finite
     done = trial(2, S, value=0.25, start_time="2026-01-01T00:00:00Z", completion_time="2026-01-01T00:02:00Z")
-    observations, _ = _observations(Space(exp.spec.parameters), [stopped, silent, done], exp)
-    assert [o.loss for o in observations] == [-0.3, None, -0.25]  # maximize: losses are negated
-    best = best_trial(exp, [stopped, silent, done])
-    assert best is not None and best.name == "exp-2"  # 0.3 at step 2 is not a result
+    best = best_trial(experiment(maxTrials=4), [stopped, silent, done])
+    assert best is not None and best.name == "exp-2"  # 0.9 at step 2 is not a result
     assert count_trials([stopped, silent, done]).early_stopped == 2
     assert trial_seconds([stopped, silent, done]) == 210

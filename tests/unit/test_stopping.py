@@ -170,3 +170,22 @@ def test_thinning_keeps_the_points_rungs_are_judged_by() -> None:
     settings = asha(minSteps=1, maxSteps=81)  # rungs 1, 3, 9, 27
     assert rung_points(settings, [1, 2, 4, 8, 10, 30]) == {1, 2, 8, 10}
     assert rung_points(median(), [1, 2, 3]) == set()
+
+
+def test_a_rung_passed_unranked_is_judged_once_enough_trials_reached_it() -> None:
+    # the first trial meets no rival at rung 1 and goes on, unranked
+    first = trials((R, curve([0.1, 0.1])))
+    decision = plan_stops(asha(), MAXIMIZE, first)
+    assert decision.rungs == {"exp-0": [Rung(step=1, value=0.1, ranked=False)]} and decision.stop == []
+    first[0].status.rungs = decision.rungs["exp-0"]
+    # two better trials reach rung 1 later: now it is ranked there, and it is not in the top third
+    later = [*first, trial(1, S, value=0.5, curve=curve([0.5] * 9)), trial(2, S, value=0.6, curve=curve([0.6] * 9))]
+    (stop,) = plan_stops(asha(), MAXIMIZE, later).stop
+    assert (stop.trial, stop.step) == ("exp-0", 2) and stop.message.startswith("stopped at rung 1 (step 2)")
+
+
+def test_an_unranked_pass_that_holds_up_becomes_ranked() -> None:
+    ts = [trial(0, R, curve=curve([0.9, 0.9]), rungs=[Rung(step=1, value=0.9, ranked=False)]),
+          trial(1, S, value=0.5, curve=curve([0.2] * 9)), trial(2, S, value=0.5, curve=curve([0.3] * 9))]
+    decision = plan_stops(asha(), MAXIMIZE, ts)
+    assert decision.stop == [] and decision.rungs["exp-0"] == [Rung(step=1, value=0.9, ranked=True)]

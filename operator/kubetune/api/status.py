@@ -73,7 +73,7 @@ class ExperimentStatus(Model):
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
     trials: TrialCounts = Field(default_factory=TrialCounts)
-    progress: str | None = Field(default=None, description="succeeded/maxTrials, for the printer column.")
+    progress: str | None = Field(default=None, description="finished/maxTrials, for the printer column.")
     trial_seconds: int = Field(default=0, description="Run time of the finished trials, summed (seconds).")
     trial_time: str | None = Field(default=None, description="trialSeconds as 1h02m, for the printer column.")
     best_trial: BestTrial | None = None

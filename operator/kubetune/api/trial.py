@@ -122,6 +122,8 @@ class Rung(Model):
 
     step: int = Field(ge=1)
     value: float | None = Field(default=None, description="The objective at the rung (absent when not finite).")
+    ranked: bool = Field(default=True, description="False: passed before minTrials others got there; judged "
+                                                   "again once they have.")
 
 
 class StopRequest(Model):
