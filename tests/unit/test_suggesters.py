@@ -69,3 +69,4 @@ def test_bad_settings_are_named(name: str, settings: dict[str, object], message:
 def test_unknown_algorithm_is_a_clear_error() -> None:
     with pytest.raises(SuggesterError, match="unknown algorithm 'hyperband'"):
         get_suggester("hyperband")
+
