@@ -8,18 +8,21 @@ from typing import Any
 
 import pytest
 
-from kubetune.api import MetricsSource, ObjectMeta, Trial, TrialSpec, TrialStatus
+from kubetune.api import MetricsSource, ObjectMeta, Trial, TrialReason, TrialSpec, TrialStatus
 from kubetune.kube.classification import (
     CreateJob,
     Fail,
     Harvest,
     MarkRunning,
+    StopJob,
+    Stopped,
     Wait,
     classify,
 )
 from kubetune.kube.coalescing import Coalescer
 from kubetune.kube.patching import merge_patch, status_patch, without_kopf
 from kubetune.metrics import needs_output
+from kubetune.outcomes import early_stop
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 LONG_AGO = "2026-01-01T11:00:00Z"
@@ -27,9 +30,10 @@ JUST_NOW = "2026-01-01T11:59:59Z"
 TEN_MIN = dt.timedelta(minutes=10)
 
 
-def trial(started: bool = True) -> Trial:
+def trial(started: bool = True, stopping: bool = False) -> Trial:
+    stop = early_stop(TrialReason.ASHA_RUNG, "stopped at rung 1 (step 1) by asha: …", JUST_NOW) if stopping else None
     return Trial(metadata=ObjectMeta(name="exp-0", uid="trial-uid"), spec=TrialSpec(index=0, params={"x": 1.0}),
-                 status=TrialStatus(start_time=JUST_NOW if started else None))
+                 status=TrialStatus(start_time=JUST_NOW if started else None, stop=stop))
 
 
 def job(*conditions: tuple[str, str], deleting: bool = False, created: str = JUST_NOW, uid: str = "trial-uid",
@@ -92,6 +96,16 @@ CASES = [
     ("job complete, pod gone", trial(), job(("Complete", "")), [],
      Fail("MetricsUnavailable", "the Job completed but its pod is gone, so its report cannot be read")),
     ("evicted", trial(), job(), [pod("Failed", reason="Evicted")], Fail("Evicted", "the pod was evicted")),
+    # a stop request: delete the Job while it runs, record the stop once it is gone, keep a real result
+    ("stop: the pod runs", trial(stopping=True), job(), [pod("Running")], StopJob()),
+    ("stop: the pod is pending", trial(stopping=True), job(), [pod("Pending", unschedulable=True)], StopJob()),
+    ("stop: the Job is gone", trial(stopping=True), None, [], Stopped()),
+    ("stop: the Job is being deleted", trial(stopping=True), job(deleting=True), [pod("Running")], Stopped()),
+    ("stop: never started", trial(started=False, stopping=True), None, [], Stopped()),
+    ("stop: it had finished", trial(stopping=True), job(deleting=True),
+     [pod("Succeeded", terminated={"exitCode": 0, "message": '{"y": 3}'})],
+     Harvest("exp-0-abcde", "main", 0, '{"y": 3}')),
+    ("stop: killed by it", trial(stopping=True), None, [pod("Failed", terminated={"exitCode": 143})], Stopped()),
 ]
 
 
