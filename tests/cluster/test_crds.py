@@ -85,7 +85,7 @@ FULL_TRIAL_STATUS: dict[str, Any] = {
     # a learning curve with a non-finite report (null), the log cursor, asha rungs and a stop request
     "curve": [{"step": 1, "metrics": {"score": 0.25, "x2": 0.1}}, {"step": 2, "metrics": {}, "nonFinite": ["score"]}],
     "logCursor": "2026-01-01T00:00:30.123456789Z",
-    "rungs": [{"step": 1, "value": 0.25}],
+    "rungs": [{"step": 1, "value": 0.25, "ranked": False}],
     "stop": {"phase": "EarlyStopped", "reason": "AshaRung", "message": "stopped at rung 3", "time":
              "2026-01-01T00:00:59Z"},
 }
