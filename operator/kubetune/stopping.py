@@ -14,14 +14,15 @@ judged; every trial with a curve (running, finished, stopped) is a reference.
 ``median`` (Golovin et al., "Google Vizier", KDD 2017)
     At its latest step s ≥ ``minSteps``, a trial stops when its best loss at steps ≤ s is worse
     than the median, over the other trials that reached s, of their running average (the mean
-    loss of their points at steps ≤ s). At least ``minTrials`` such trials are needed.
+    loss of their points at steps ≤ s). At least ``minTrials`` trials (this one included, and one
+    other at least) must have reached s.
 
 ``asha`` (Li et al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020)
     Rungs at ``minSteps · η^k`` below ``maxSteps`` (η = ``reductionFactor``). A trial that reaches
     a rung it has not passed is ranked, by its loss at the rung (its last point at a step ≤ the
     rung), among all trials that reached that rung; it goes on only when it is in the top
-    ``max(1, ⌊n/η⌋)`` of those n trials, else it stops. With fewer than ``minTrials`` others at the
-    rung it passes for now, unranked, and is ranked there as soon as enough trials have reached it
+    ``max(1, ⌊n/η⌋)`` of those n trials, else it stops. With n below ``minTrials`` it passes for
+    now, unranked, and is ranked there as soon as enough trials have reached it
     (so the first trials, which meet no rivals, are judged too: in ASHA they would wait for
     promotion). A rung passed ranked is recorded on the trial and never judged again, as in
     asynchronous successive halving: a later, better arrival does not demote it.
@@ -157,7 +158,7 @@ def _median(settings: EarlyStopping, objective: Objective, mine: _Curve, others:
         seen = other.upto(step)
         if seen:
             averages.append(math.inf if any(math.isinf(v) for v in seen) else statistics.fmean(seen))
-    if len(averages) < settings.min_trials:
+    if not averages or len(averages) + 1 < settings.min_trials:
         return None
     median = statistics.median(averages)
     best = min(mine.upto(step))
@@ -185,7 +186,8 @@ def _asha(settings: EarlyStopping, objective: Objective, trial: Trial, mine: _Cu
         loss = mine.at(rung)
         rivals = [other.at(rung) for other in others if other.reached(rung)]
         passed = [r for r in passed if r.step != rung]  # an unranked pass is replaced by this judgement
-        if len(rivals) >= settings.min_trials:
+        enough = len(rivals) + 1 >= settings.min_trials
+        if enough:
             n = len(rivals) + 1
             keep = max(1, n // eta)
             better = sum(1 for v in rivals if v < loss)
@@ -197,5 +199,5 @@ def _asha(settings: EarlyStopping, objective: Objective, trial: Trial, mine: _Cu
                     f"{rung} is not in the top {keep} of the {n} trials that reached it "
                     f"(cutoff {_value(objective, cutoff):g}, reductionFactor {eta})")), passed
         value = _value(objective, loss) if math.isfinite(loss) else None
-        passed.append(Rung(step=rung, value=value, ranked=len(rivals) >= settings.min_trials))
+        passed.append(Rung(step=rung, value=value, ranked=enough))
     return None, sorted(passed, key=lambda r: r.step)

@@ -28,12 +28,12 @@ def trials(*curves: tuple[TrialPhase, list[CurvePoint]]) -> list[Any]:
 
 
 def median(**settings: Any) -> EarlyStopping:
-    return EarlyStopping.model_validate({"rule": "median", "minTrials": 2, **settings})
+    return EarlyStopping.model_validate({"rule": "median", "minTrials": 3, **settings})
 
 
 def asha(**settings: Any) -> EarlyStopping:
     return EarlyStopping.model_validate({"rule": "asha", "minSteps": 1, "maxSteps": 9, "reductionFactor": 3,
-                                         "minTrials": 2, **settings})
+                                         "minTrials": 3, **settings})
 
 
 def stopped(settings: EarlyStopping, objective: Objective, ts: list[Any]) -> dict[str, int]:
@@ -53,8 +53,8 @@ MEDIAN_CASES = [
      median(), MAXIMIZE, [(S, curve([0.5, 0.6])), (S, curve([0.4, 0.5])), (R, curve([0.2, 0.5]))], {}),
     ("best so far counts, not the last value",
      median(), MAXIMIZE, [(S, curve([0.5, 0.6])), (S, curve([0.4, 0.5])), (R, curve([0.9, 0.1]))], {}),
-    ("fewer than minTrials others at the step: not compared",
-     median(minTrials=3), MAXIMIZE, [(S, curve([0.5, 0.6])), (S, curve([0.4, 0.5])), (R, curve([0.1, 0.1]))], {}),
+    ("fewer than minTrials trials at the step: not compared",
+     median(minTrials=4), MAXIMIZE, [(S, curve([0.5, 0.6])), (S, curve([0.4, 0.5])), (R, curve([0.1, 0.1]))], {}),
     ("others that did not get that far do not count",
      median(), MAXIMIZE, [(S, curve([0.9])), (S, curve([0.9])), (R, curve([0.1, 0.1]))], {}),
     ("within the grace period (minSteps) nothing stops",
@@ -113,8 +113,8 @@ ASHA_CASES = [
      asha(), MAXIMIZE, [(S, curve([0.5] * 9)), (S, curve([0.4] * 9)), (R, curve([0.3, 0.99]))], {"exp-2": 2}),
     ("between rungs nothing is decided",
      asha(minSteps=2), MAXIMIZE, [(S, curve([0.5] * 9)), (S, curve([0.4] * 9)), (R, curve([0.3]))], {}),
-    ("fewer than minTrials others at the rung: passes unranked",
-     asha(minTrials=3), MAXIMIZE, [(S, curve([0.5] * 9)), (S, curve([0.4] * 9)), (R, curve([0.3]))], {}),
+    ("fewer than minTrials trials at the rung: passes unranked",
+     asha(minTrials=4), MAXIMIZE, [(S, curve([0.5] * 9)), (S, curve([0.4] * 9)), (R, curve([0.3]))], {}),
     ("missing steps: its value at the rung is its last point before it",
      asha(), MAXIMIZE, [(S, curve([0.5] * 9)), (S, curve([0.4] * 9)), (R, curve({2: 0.1, 3: 0.9}))], {"exp-2": 3}),
     ("a NaN at the rung is the worst value",
@@ -189,3 +189,11 @@ def test_an_unranked_pass_that_holds_up_becomes_ranked() -> None:
           trial(1, S, value=0.5, curve=curve([0.2] * 9)), trial(2, S, value=0.5, curve=curve([0.3] * 9))]
     decision = plan_stops(asha(), MAXIMIZE, ts)
     assert decision.stop == [] and decision.rungs["exp-0"] == [Rung(step=1, value=0.9, ranked=True)]
+
+
+def test_the_first_wave_is_ranked_among_itself_once_minTrials_trials_reached_the_rung() -> None:
+    # three trials started together: with minTrials 3 (the one judged included), rung 1 ranks them
+    first_wave = trials((R, curve([0.3])), (R, curve([0.5])), (R, curve([0.4])))
+    decision = plan_stops(asha(), MAXIMIZE, first_wave)
+    assert sorted(s.trial for s in decision.stop) == ["exp-0", "exp-2"]
+    assert decision.rungs["exp-1"] == [Rung(step=1, value=0.5, ranked=True)]

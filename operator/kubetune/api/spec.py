@@ -270,7 +270,8 @@ class EarlyStopping(Model):
     reduction_factor: int | None = Field(default=None, ge=2, le=100,
                                          description="asha: keep the best 1/reductionFactor at each rung (default 3).")
     min_trials: int = Field(default=3, ge=1, le=10_000,
-                            description="Other trials that must have reached a step before a trial is compared there.")
+                            description="Trials (the one judged included) that must have reached a step before "
+                                        "anything is compared there.")
 
     @model_validator(mode="after")
     def _check_rule(self) -> Self:
