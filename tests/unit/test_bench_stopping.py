@@ -48,7 +48,10 @@ def test_a_stopped_trial_stops_counting_epochs_and_frees_its_worker() -> None:
     stopped = [t for t in result.trials if t.phase == "EarlyStopped"]
     assert stopped, "asha stops the trials behind at a rung"
     for t in stopped:
-        assert t.epochs in (1, 3), t  # rungs 1 and 3 for maxSteps 9: stopped exactly at a rung
+        # rungs 1 and 3 for maxSteps 9: stopped as it reaches one, or later, when a rung it passed
+        # before minTrials trials got there is ranked
+        rung = int(t.message.split()[3])
+        assert rung in (1, 3) and t.epochs >= rung, t
         assert t.reason == "AshaRung"
     finished = [t for t in result.trials if t.phase == "Succeeded"]
     assert all(t.epochs == 9 for t in finished)
