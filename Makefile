@@ -19,7 +19,7 @@ CLUSTER_TIMEOUT = 900
 SHELL_SCRIPTS = $(shell git ls-files '*.sh' .ci/run)
 
 .PHONY: setup setup-trainer tools images e2e-images shellcheck quickstart lint unit trainer-tests chart-tests \
-	cluster-tests e2e test bench crds constraints clean
+	cluster-tests e2e test bench-setup bench crds constraints clean
 
 $(BIN)/kubetune: pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -84,9 +84,11 @@ e2e: setup tools e2e-images
 
 test: lint unit trainer-tests chart-tests cluster-tests e2e
 
-bench: setup
+bench-setup: setup-trainer
 	$(BIN)/pip install -q --no-deps HEBO==0.3.6
 	$(BIN)/pip install -q -c .ci/constraints.txt -r bench/requirements.txt
+
+bench: bench-setup
 	$(BIN)/python -m bench.optimizers
 
 crds: setup

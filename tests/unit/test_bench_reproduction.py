@@ -1,0 +1,151 @@
+"""The reproduction benchmark's bookkeeping: trials run as the operator runs them, and the report's verdicts."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bench.parallel_sim import Evaluation, run
+from bench.peers import Kubetune
+from bench.reproduction_report import best_so_far, evals_to_reach, summarize, table, targets, write_section
+
+from kubetune.api import Parameter, Params
+
+PARAMETERS = [Parameter.model_validate({"name": "x", "type": "double", "min": 0.0, "max": 1.0})]
+
+
+class Scripted:
+    """Hands out x = 0, 1, 2, … and records every call, as an optimizer sees them."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+        self.told: list[list[tuple[float, float]]] = []
+        self.next = 0
+
+    def ask(self, n: int) -> list[Params]:
+        self.asked.append(n)
+        out: list[Params] = [{"x": float(self.next + i)} for i in range(n)]
+        self.next += n
+        return out
+
+    def tell(self, params: list[Params], losses: list[float]) -> None:
+        self.told.append([(float(p["x"]), v) for p, v in zip(params, losses, strict=True)])
+
+
+def cost_of_x(params: Params) -> Evaluation:
+    """Trial x takes (x mod 3) + 1 epochs; x = 4 diverges at its epoch 2; accuracy x / 10."""
+    x = int(params["x"])
+    if x == 4:
+        return Evaluation(None, 2)
+    return Evaluation(x / 10, x % 3 + 1)
+
+
+def test_slots_are_refilled_as_trials_finish_and_results_come_in_finishing_order() -> None:
+    optimizer = Scripted()
+    finished, _ = run(optimizer, cost_of_x, evals=6, parallel=3)
+    # t=0: 0 (1 epoch), 1 (2), 2 (3) start. t=1: 0 done, 3 (1) starts. t=2: 1 and 3 done together,
+    # 4 (diverges, 2) and 5 (3) start. t=3: 2 done. t=4: 4 done. t=5: 5 done.
+    assert optimizer.asked == [3, 1, 2]
+    assert [int(f.params["x"]) for f in finished] == [0, 1, 3, 2, 4, 5]
+    assert [f.finished for f in finished] == [1, 2, 2, 3, 4, 5]
+    assert optimizer.told[1] == [(1.0, -0.1), (3.0, -0.3)]  # told together, as one pass would see them
+    assert math.isnan(optimizer.told[-2][0][1])  # the diverged trial is a failed observation
+    assert finished[4].accuracy is None and finished[4].epochs == 2
+
+
+def test_never_more_trials_than_the_budget_nor_more_at_once_than_parallel() -> None:
+    optimizer = Scripted()
+    finished, _ = run(optimizer, lambda p: Evaluation(0.5, 1), evals=5, parallel=3)
+    assert len(finished) == 5 and sum(optimizer.asked) == 5
+    assert max(optimizer.asked) == 3
+    running_at = [sum(f.started <= t < f.finished for f in finished) for t in range(3)]
+    assert max(running_at) <= 3
+
+
+def test_kubetunes_suggester_sees_the_running_trials_as_pending() -> None:
+    optimizer = Kubetune(PARAMETERS, 0, "random")
+    pending_seen: list[tuple[int, int]] = []
+    ask = optimizer.ask
+
+    def spy(n: int) -> list[Params]:
+        pending_seen.append((len(optimizer.pending), n))
+        return ask(n)
+
+    optimizer.ask = spy  # type: ignore[method-assign]
+    durations = iter([1, 2, 3] * 3)  # in the order trials start
+    run(optimizer, lambda p: Evaluation(0.5, next(durations)), evals=9, parallel=3)
+    # the first ask fills the three slots; each later one the slots that came free, the others pending
+    assert pending_seen == [(0, 3), (2, 1), (1, 2), (2, 1), (1, 2)]
+    assert len(optimizer.observations) == 9 and not optimizer.pending
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="evals and parallel"):
+        run(Scripted(), cost_of_x, evals=0, parallel=3)
+
+
+def _run(strategy: str, seed: int, accs: list[float | None]) -> dict[str, Any]:
+    return {"strategy": strategy, "seed": seed, "ask_seconds": 0.0,
+            "trials": [{"accuracy": a, "epochs": 3, "seconds": 1.0} for a in accs]}
+
+
+def _results(runs: list[dict[str, Any]], expert: list[float]) -> dict[str, Any]:
+    config = {"model": "allcnn", "algorithms": ["bayes", "random"], "evals": 6, "parallel": 3,
+              "epoch_scale": 0.06, "width": 0.25, "image_size": 12, "batch_size": 64, "threads": 1,
+              "seeds": list(range(len(expert))), "space": "examples/allcnn-cifar10.yaml", "host": "test"}
+    return {"config": config, "runs": runs, "expert": [{"seed": i, "accuracy": a} for i, a in enumerate(expert)],
+            "notes": [], "wall_minutes": 1.0}
+
+
+def test_best_so_far_starts_at_chance_and_skips_diverged_trials() -> None:
+    assert best_so_far([None, 0.3, None, 0.2, 0.9]) == [0.1, 0.3, 0.3, 0.3, 0.9]
+    assert evals_to_reach([0.1, 0.3, 0.9], 0.5) == 3
+    assert math.isinf(evals_to_reach([0.1, 0.3], 0.5))
+
+
+def test_targets_met_when_bayes_wins_everywhere() -> None:
+    runs = []
+    for seed in range(10):
+        runs.append(_run("bayes", seed, [0.5, 0.96, 0.97, 0.97, 0.98, 0.98]))
+        runs.append(_run("random", seed, [None, 0.2, None, 0.3, 0.5, 0.96]))
+    verdicts = targets(_results(runs, [0.95] * 10))
+    assert all(": met (" in v for v in verdicts), verdicts
+    assert "(2 against 6)" in verdicts[2]  # bayes matches the expert at 2, random at 6
+
+
+def test_targets_missed_name_the_figures() -> None:
+    runs = []
+    for seed in range(10):
+        better = seed < 7  # bayes ahead in 7 of 10 seeds only: below the 80 % asked for
+        runs.append(_run("bayes", seed, [0.15, 0.15, 0.15, 0.15, 0.15, 0.93 if better else 0.2]))
+        runs.append(_run("random", seed, [0.1, 0.1, 0.1, 0.1, 0.1, 0.7 if better else 0.99]))
+    verdicts = targets(_results(runs, [0.95] * 10))
+    assert verdicts[0].startswith("`bayes` above `random` at every checkpoint") and ": missed (" in verdicts[0]
+    assert "10/10 at 2" in verdicts[0] and "7/10 at 6" in verdicts[0]
+    assert ": missed (never against never)" in verdicts[2]
+    assert verdicts[3].startswith("`bayes` first at 6 evaluations: missed")
+
+
+def test_the_table_counts_divergence_and_chance_and_incomplete_runs_are_left_out() -> None:
+    runs = [_run("bayes", 0, [None, 0.12, 0.5, 0.97, None, 0.2]), _run("random", 0, [None] * 6),
+            _run("random", 1, [0.5])]  # an interrupted run: not a seed of the table
+    results = _results(runs, [0.9, 0.9])
+    summary = summarize(results)
+    assert list(summary["strategies"]["random"]["traces"]) == [0]
+    text = table(results)
+    bayes = next(line for line in text.splitlines() if line.startswith("| bayes | 1 |"))
+    assert "| 33 % | 17 % | 50 % |" in bayes  # 2 diverged, 1 at chance (0.12), 3 learned
+    row = next(line for line in text.splitlines() if line.startswith("| bayes | 0.9700"))
+    assert "| 4 (1/1) |" in row and "+70.0 %" in row  # error 0.03 against the expert's 0.10
+
+
+def test_the_section_replaces_only_its_own(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n## All-CNN reproduction\n\nstale table\n\n## Optimizers\n\nkept\n")
+    runs = [_run("bayes", 0, [0.97] * 6), _run("random", 0, [None] * 6)]
+    write_section(_results(runs, [0.9]), doc, None, heading="## All-CNN reproduction", title="All-CNN-C")
+    text = doc.read_text()
+    assert "stale table" not in text and "## Optimizers\n\nkept" in text
+    assert "100 % diverge" in text  # the character of the space, from random's trials
