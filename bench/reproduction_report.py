@@ -232,8 +232,8 @@ def write_section(results: dict[str, Any], doc: Path, plot_name: str | None, *, 
     if plot_name:
         body += [f"![best-so-far validation error](img/{plot_name})", ""]
     body += [f"- {note}" for note in results.get("notes", [])]
-    command = "python bench/allcnn_reproduction.py" + ("" if config["model"] == "allcnn" else
-                                                       f" --model {config['model']} --seeds {len(config['seeds'])}")
+    command = (f"python bench/allcnn_reproduction.py --model {config['model']} --seeds {len(config['seeds'])} "
+               f"--algorithms {' '.join(config['algorithms'])}")
     body += ["", f"Rerun: `.venv/bin/{command}` after `make bench-setup` ({config['host']}; "
              f"{results.get('wall_minutes', 0):.0f} min of strategy processes).", ""]
     replace_section(doc, heading, "\n".join(body))
