@@ -21,7 +21,6 @@ from kubetune.suggest.bayes.acquisition import (
     UpperConfidenceBound,
     log_h,
 )
-from kubetune.suggest.bayes.feasibility import Feasible, SuccessModel
 from kubetune.suggest.bayes.gp import (
     CandidatePosterior,
     GaussianProcess,
@@ -176,37 +175,6 @@ def test_acquisition_gradients_match_finite_differences(acq: object) -> None:
     xq = np.vstack([rng.random((5, 2)), [[3.0, 3.0]]])  # one point far away: EI there is ~1e-30
     values, grads = acq.value_and_grad(gp, xq)
     assert np.all(np.isfinite(values)) and np.all(np.isfinite(grads))
-    eps = 1e-6
-    for d in range(2):
-        shift = np.zeros(2)
-        shift[d] = eps
-        numeric = (acq(gp, xq + shift) - acq(gp, xq - shift)) / (2 * eps)
-        np.testing.assert_allclose(grads[:, d], numeric, rtol=1e-3, atol=1e-6)
-
-
-def _success_model() -> tuple[SuccessModel, np.ndarray]:
-    """Trials with x0 > 0.6 failed, the others gave a value."""
-    x = np.random.default_rng(5).random((40, 2))
-    ok = x[:, 0] <= 0.6
-    return SuccessModel(x, ok, np.random.default_rng(0)), x
-
-
-def test_the_success_model_is_low_where_trials_failed_and_high_where_they_did_not() -> None:
-    model, _ = _success_model()
-    p = np.exp(model.log_prob(np.array([[0.2, 0.5], [0.95, 0.5]])))
-    assert p[0] > 0.8 and p[1] < 0.2
-
-
-def test_the_weighted_acquisition_adds_log_success_and_its_gradient_is_right() -> None:
-    model, x = _success_model()
-    rng = np.random.default_rng(4)
-    gp = GaussianProcess(x, rng.normal(size=40), Hyperparameters(np.log([0.3, 0.4]), 0.0, -5.0))
-    base = LogExpectedImprovement(-0.5)
-    acq = Feasible(base, model)
-    xq = rng.random((6, 2))
-    np.testing.assert_allclose(acq(gp, xq), base(gp, xq) + model.log_prob(xq))
-    values, grads = acq.value_and_grad(gp, xq)
-    np.testing.assert_allclose(values, acq(gp, xq))
     eps = 1e-6
     for d in range(2):
         shift = np.zeros(2)

@@ -1,10 +1,8 @@
 """The ``bayes`` suggester: a thin adapter from a :class:`SuggestRequest` to the GP maths.
 
 No I/O. It turns observations into arrays (``space.encode``), losses into targets
-(:mod:`.transform`), fits the GP (:mod:`.gp`) and, once trials have failed, a model of which
-configurations fail (:mod:`.feasibility`), runs the acquisition portfolio (:mod:`.acquisition`,
-GP-Hedge, weighted by the probability of success) over the mixed space (:mod:`.optimize`), and
-turns the winners back into assignments.
+(:mod:`.transform`), fits the GP (:mod:`.gp`), runs the acquisition portfolio (:mod:`.acquisition`,
+GP-Hedge) over the mixed space (:mod:`.optimize`), and turns the winners back into assignments.
 On any numerical failure it warns and returns Sobol' points instead: ``suggest`` never raises.
 
 State kept between calls (JSON, a few KB whatever the trial count):
@@ -38,7 +36,6 @@ from kubetune.suggest.bayes.acquisition import (
     LogProbabilityOfImprovement,
     UpperConfidenceBound,
 )
-from kubetune.suggest.bayes.feasibility import MIN_FAILURES, Feasible, SuccessModel
 from kubetune.suggest.bayes.gp import CandidatePosterior, GaussianProcess, Hyperparameters, fit_hyperparameters
 from kubetune.suggest.bayes.optimize import MixedSpaceOptimizer, candidate_unit_points
 from kubetune.suggest.bayes.transform import targets_from_losses
@@ -166,17 +163,13 @@ def _bayes_batch(
     keep = _model_subset(raw, limit, rng)
     observations = [observations[i] for i in keep]
     x = space.encode([o.params for o in observations])
-    ok = np.isfinite(raw[keep])
-    success: SuccessModel | None = None
-    if int(np.sum(~ok)) >= MIN_FAILURES and int(np.sum(ok)) >= MIN_OBSERVATIONS:
-        success = SuccessModel(x, ok, rng, fit_points=FIT_POINTS)  # weights the acquisition below
-    y = targets_from_losses(raw[keep])  # failed trials imputed as worse than the worst value
+    y = targets_from_losses(raw[keep])
 
     hyper = _fit(x, y, _restore_theta(request.state, space.n_features), rng)
     gp = GaussianProcess(x, y, hyper)
     # Kriging believer: a fantasy observes y = μ(x), and lowers the incumbent when μ(x) is lower;
     # without that, EI and PI would be largest right at the fantasies and a batch would repeat.
-    best = float(np.min(y[ok]))
+    best = float(np.min(y[np.isfinite(raw[keep])]))
     if request.pending:
         pending_x = space.encode(list(request.pending))
         best = min(best, float(np.min(gp.predict(pending_x)[0])))
@@ -191,7 +184,6 @@ def _bayes_batch(
     anchors = space.to_unit([observations[i].params for i in np.argsort(y, kind="stable")[:N_ANCHORS]])
     optimizer = MixedSpaceOptimizer(space, space.from_unit(candidate_unit_points(space, rng, anchors)), excluded)
     posterior = CandidatePosterior(gp, optimizer.candidates)
-    log_success = success.log_prob(optimizer.candidates) if success is not None else 0.0
     probabilities = _hedge_probabilities(gains)
     nominees: list[Params] | None = previous
 
@@ -204,12 +196,10 @@ def _bayes_batch(
             "ucb": UpperConfidenceBound(beta),
             "pi": LogProbabilityOfImprovement(best),
         }
-        if success is not None:
-            arms = {name: Feasible(acq, success) for name, acq in arms.items()}
         arm = mode if mode != "hedge" else ARMS[int(rng.choice(len(ARMS), p=probabilities))]
         if mode == "hedge" and j == 0:
             points = {
-                name: optimizer.maximize(acq, acq.values(posterior.mean, posterior.var) + log_success, gp_j)
+                name: optimizer.maximize(acq, acq.values(posterior.mean, posterior.var), gp_j)
                 for name, acq in arms.items()
             }
             if all(p is not None for p in points.values()):
@@ -217,7 +207,7 @@ def _bayes_batch(
             point = points[arm]
         else:
             acq = arms[arm]
-            point = optimizer.maximize(acq, acq.values(posterior.mean, posterior.var) + log_success, gp_j)
+            point = optimizer.maximize(acq, acq.values(posterior.mean, posterior.var), gp_j)
         if point is None:
             break
         chosen.append(point.params)

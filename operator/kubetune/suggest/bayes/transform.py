@@ -9,9 +9,8 @@ Pure maths, no I/O. Shapes: n losses in, n targets out; NaN marks a failed trial
   can fit, while a well-behaved objective keeps λ ≈ 1 and is barely changed. If the fit fails
   the targets fall back to normal scores of the ranks, which no outlier can disturb.
 * **Failures.** A failed trial gets the worst warped loss plus :data:`FAILURE_MARGIN` standard
-  deviations: the model learns that the region is bad (imputing the worst value is what SMAC and
-  HEBO's users do too). Where trials fail, the acquisition is also weighted by a success model
-  (:mod:`.feasibility`).
+  deviations: the model learns that the region is bad, and the acquisition leaves it, without a
+  separate classifier. (Imputing the worst value is what SMAC and HEBO's users do too.)
 """
 
 from __future__ import annotations
