@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategy", help=argparse.SUPPRESS)  # internal: run one strategy, no report
     parser.add_argument("--report-only", action="store_true", help="only redo the plot and the tables")
     parser.add_argument("--no-doc", action="store_true", help="do not touch docs/ (plot nor tables)")
+    parser.add_argument("--note", action="append", default=[], help="a line added under the tables (with the doc)")
     args = parser.parse_args(argv)
     model = MODELS[args.model]
     args.space = model["space"]
@@ -229,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"strategy processes exited with {codes}", file=sys.stderr)
             return 1
     results = load_results(args.results, config)
+    results["notes"] += args.note
     print(table(results))
     print("\n".join(targets(results)))
     if not args.no_doc:

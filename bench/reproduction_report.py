@@ -235,5 +235,5 @@ def write_section(results: dict[str, Any], doc: Path, plot_name: str | None, *, 
     command = (f"python bench/allcnn_reproduction.py --model {config['model']} --seeds {len(config['seeds'])} "
                f"--algorithms {' '.join(config['algorithms'])}")
     body += ["", f"Rerun: `.venv/bin/{command}` after `make bench-setup` ({config['host']}; "
-             f"{results.get('wall_minutes', 0):.0f} min of strategy processes).", ""]
+             f"{results.get('wall_minutes', 0):.0f} min of strategy processes).", "", ""]
     replace_section(doc, heading, "\n".join(body))
