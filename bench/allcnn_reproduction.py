@@ -50,7 +50,6 @@ if str(ROOT) not in sys.path:
 
 import train  # noqa: E402 - the trainer, imported from trainer-image/
 from bench import parallel_sim, peers  # noqa: E402
-from bench.common import parse_algorithm  # noqa: E402
 from bench.reproduction_report import plot, table, targets, write_section  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -61,7 +60,6 @@ MODELS: dict[str, dict[str, Any]] = {
                "title": "ResNet (depth tuned)", "seeds": 5},
 }
 STRATEGIES = ["bayes", "random", "optuna-tpe", "optuna-gp", "hebo"]
-KUBETUNE = {"bayes", "tpe", "random", "sobol", "grid"}
 
 
 def options(args: argparse.Namespace, seed: int) -> train.Options:
@@ -86,18 +84,9 @@ def evaluate(hp: train.HyperParams, opts: train.Options, splits: Any) -> paralle
     return parallel_sim.Evaluation(result.accuracy, result.epochs_run, time.perf_counter() - start)
 
 
-def make_optimizer(strategy: str, parameters: list[Any], seed: int) -> peers.AskTell:
-    name, settings = parse_algorithm(strategy)
-    if name in KUBETUNE:
-        return peers.Kubetune(parameters, seed, name, **settings)
-    if settings:
-        raise SystemExit(f"{strategy}: settings are for kubetune's suggesters only")
-    return peers.make(name, parameters, seed)
-
-
 def run_search(strategy: str, seed: int, parameters: list[Any], args: argparse.Namespace,
                splits: Any) -> dict[str, Any]:
-    optimizer = make_optimizer(strategy, parameters, seed)
+    optimizer = peers.make(strategy, parameters, seed)
     opts = options(args, seed)
     count = 0
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bench.common import parse_algorithm
 from kubetune.api import Parameter, Params
 from kubetune.space import Space
 from kubetune.suggest import get_suggester
@@ -155,9 +156,13 @@ class HeboPeer:
 
 
 def make(name: str, parameters: list[Parameter], seed: int) -> AskTell:
-    """An optimizer by its benchmark name."""
-    if name in ("bayes", "tpe", "random", "sobol"):
-        return Kubetune(parameters, seed, name)
+    """An optimizer by its benchmark name; a kubetune suggester may carry settings after a colon
+    (``bayes:initialTrials=5,acquisition=logei``)."""
+    base, settings = parse_algorithm(name)
+    if base in ("bayes", "tpe", "random", "sobol", "grid"):
+        return Kubetune(parameters, seed, base, **settings)
+    if settings:
+        raise ValueError(f"{name!r}: settings are for kubetune's suggesters only")
     if name.startswith("bayes-"):  # bayes-logei, bayes-ucb, bayes-pi: one acquisition, no portfolio
         return Kubetune(parameters, seed, "bayes", acquisition=name.split("-", 1)[1])
     if name == "optuna-tpe":
