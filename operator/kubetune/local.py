@@ -310,8 +310,7 @@ class LocalRunner:
         for name, rungs in decision.rungs.items():
             trial = self._trial(name)
             trial.status = trial.status.model_copy(update={"rungs": rungs})
-        requests = {s.trial: outcomes.early_stop(s.reason, s.message, now) for s in decision.stop}
-        requests.update({name: outcomes.experiment_finished(now) for name in decision.kill})
+        requests = outcomes.stop_requests(decision.stop, decision.kill, now)
         for name, request in requests.items():
             trial = self._trial(name)
             trial.status = outcomes.stop_requested(trial.status, request)

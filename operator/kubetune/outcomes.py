@@ -36,6 +36,7 @@ from kubetune.api import (
     TrialStatus,
 )
 from kubetune.metrics import clean_text, harvest
+from kubetune.stopping import Stop
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,13 @@ def experiment_finished(now: str) -> StopRequest:
 
 def early_stop(reason: TrialReason, message: str, now: str) -> StopRequest:
     return StopRequest(phase=TrialPhase.EARLY_STOPPED, reason=reason, message=clean_text(message), time=now)
+
+
+def stop_requests(stops: Sequence[Stop], killed: Sequence[str], now: str) -> dict[str, StopRequest]:
+    """trial name → its stop request, for a plan's early stops and the trials its experiment's end kills."""
+    requests = {s.trial: early_stop(s.reason, s.message, now) for s in stops}
+    requests.update({name: experiment_finished(now) for name in killed})
+    return requests
 
 
 def started(status: TrialStatus, now: str) -> TrialStatus:

@@ -103,8 +103,7 @@ async def _pass(rt: Runtime, namespace: str, name: str) -> None:
         await asyncio.gather(*(_start(rt, raw, experiment, new) for new in decision.create))
     by_name = {t["metadata"]["name"]: t for t in children}
     now = now_rfc3339()
-    requests = {s.trial: outcomes.early_stop(s.reason, s.message, now) for s in decision.stop}
-    requests.update({n: outcomes.experiment_finished(now) for n in decision.kill})
+    requests = outcomes.stop_requests(decision.stop, decision.kill, now)
     await asyncio.gather(
         *(trials.record_rungs(rt, by_name[n], rungs) for n, rungs in decision.rungs.items()
           if n in by_name and n not in requests),
