@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--algorithms", nargs="+", default=STRATEGIES,
                         help="strategies: kubetune suggesters (with settings: bayes:initialTrials=5) and peers")
     parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default: 10, ResNet 5)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="start the seeds here (two machines or shells can share the seeds)")
     parser.add_argument("--evals", type=int, default=90)
     parser.add_argument("--parallel", type=int, default=3, help="trials at a time (parallelTrials)")
     parser.add_argument("--epoch-scale", type=float, default=0.06)
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     config: dict[str, Any] = {k: getattr(args, k) for k in ("model", "algorithms", "evals", "parallel",
                                                              "epoch_scale", "width", "image_size", "batch_size",
                                                              "threads")}
-    config["seeds"] = list(range(seeds))
+    config["seeds"] = list(range(args.first_seed, args.first_seed + seeds))
     config["space"] = str(args.space.relative_to(ROOT))
     config["host"] = f"{os.cpu_count()} CPUs, torch {train.torch.__version__}, {args.threads} thread(s) each"
     if args.strategy:

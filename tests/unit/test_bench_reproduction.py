@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from bench.parallel_sim import Evaluation, run
 from bench.peers import Kubetune
@@ -149,3 +150,62 @@ def test_the_section_replaces_only_its_own(tmp_path: Path) -> None:
     text = doc.read_text()
     assert "stale table" not in text and "## Optimizers\n\nkept" in text
     assert "100 % diverge" in text  # the character of the space, from random's trials
+
+
+# --- the All-CNN surrogate ------------------------------------------------------------------------
+
+
+def _recorded_trials() -> list[dict[str, Any]]:
+    """Trials of the seed's space where a large init scale diverges, a small one sits at chance and
+    a band in between learns, better with more epochs."""
+    from bench.allcnn_surrogate import parameters
+
+    from kubetune.space import Space
+
+    space = Space(parameters())
+    rng = np.random.default_rng(0)
+    trials = []
+    for params in space.from_unit(rng.random((600, space.dim))):
+        g = float(params["gaussian_scale"])
+        if g > 0.2:
+            acc = None
+        elif g < 0.1:
+            acc = float(rng.choice([0.08, 0.09, 0.11]))
+        else:
+            acc = 0.5 + 0.4 * (int(params["epochs"]) - 50) / 450
+        trials.append({"params": params, "accuracy": acc, "epochs": 1 if acc is None else 10})
+    return trials
+
+
+def test_surrogate_keeps_the_three_outcomes_and_answers_the_same_assignment_the_same_way() -> None:
+    from bench.allcnn_surrogate import Surrogate, parameters
+
+    trials = _recorded_trials()
+    surrogate = Surrogate(trials)
+    fresh = Surrogate(trials[:300]).space.from_unit(np.random.default_rng(9).random((200, 9)))
+    predicted = surrogate.predict(fresh)
+    for params, acc in zip(fresh, predicted, strict=True):
+        g = float(params["gaussian_scale"])
+        if g > 0.25:
+            assert acc is None
+        elif g < 0.08:
+            assert acc in (0.08, 0.09, 0.11)  # chance: a recorded chance value, not an average
+        elif 0.12 < g < 0.18:
+            assert acc is not None and acc > 0.45
+    assert surrogate.predict(fresh) == predicted
+    assert len(parameters()) == 9
+    long_run = surrogate.evaluate({**fresh[0], "gaussian_scale": 0.15, "epochs": 500})
+    assert long_run.accuracy is not None and long_run.accuracy > 0.8 and long_run.epochs == 30
+
+
+def test_surrogate_summary_counts_seeds_against_random_and_the_expert() -> None:
+    from bench.allcnn_surrogate import summary
+
+    results = [
+        {"strategy": "bayes", "seed": 0, "accuracies": [None] * 20 + [0.97] + [0.1] * 69},
+        {"strategy": "bayes", "seed": 1, "accuracies": [0.1] * 90},
+        {"strategy": "random", "seed": 0, "accuracies": [0.5] * 90},
+        {"strategy": "random", "seed": 1, "accuracies": [0.2] * 90},
+    ]
+    rows = {line.split(" | ")[0].strip("| "): line for line in summary(results, 0.967).splitlines()[2:]}
+    assert "| 0.535 / 0.535 / 0.535 | 0.100 | 1 / 1 / 1 | 1 | > 90 | 11% |" in rows["bayes"]
