@@ -13,7 +13,7 @@ import pytest
 from kubetune.api import Parameter, Params
 from kubetune.space import Space
 from kubetune.suggest import get_suggester
-from kubetune.suggest.base import Observation, SuggesterError, SuggestRequest
+from kubetune.suggest.base import Observation, SuggesterError, SuggestRequest, tried_keys
 from kubetune.suggest.bayes import BayesSearch
 from kubetune.suggest.bayes.acquisition import (
     LogExpectedImprovement,
@@ -21,6 +21,7 @@ from kubetune.suggest.bayes.acquisition import (
     UpperConfidenceBound,
     log_h,
 )
+from kubetune.suggest.bayes.feasibility import SuccessModel
 from kubetune.suggest.bayes.gp import (
     CandidatePosterior,
     GaussianProcess,
@@ -28,6 +29,7 @@ from kubetune.suggest.bayes.gp import (
     fit_hyperparameters,
     neg_log_posterior,
 )
+from kubetune.suggest.bayes.suggester import exploration_points, exploration_slots
 from kubetune.suggest.bayes.transform import targets_from_losses
 
 
@@ -55,10 +57,10 @@ def mixed_loss(p: Params) -> float:
 
 
 def request(space: Space, observations: list[Observation], n: int = 4, seed: int = 0, **kw: object) -> SuggestRequest:
-    defaults: dict[str, object] = {"pending": [], "state": {}, "settings": {}}
+    defaults: dict[str, object] = {"pending": [], "state": {}, "settings": {}, "start_index": len(observations)}
     defaults.update(kw)
     return SuggestRequest(
-        space=space, observations=observations, n=n, seed=seed, start_index=len(observations), **defaults  # type: ignore[arg-type]
+        space=space, observations=observations, n=n, seed=seed, **defaults  # type: ignore[arg-type]
     )
 
 
@@ -248,6 +250,49 @@ def test_region_that_always_fails_gets_few_suggestions() -> None:
     later = observations[12:]
     failed = sum(o.failed for o in later)
     assert failed <= len(later) // 4
+
+
+def test_no_trial_explores_while_nothing_fails() -> None:
+    observations = observe(BRANIN, branin, 30)
+    assert all(exploration_slots(request(BRANIN, observations, n=k), 0) == 0 for k in (1, 4, 16))
+
+
+@pytest.mark.parametrize("share", [0.25, 0.5, 0.8])
+def test_the_share_of_exploring_trials_is_the_share_of_failed_ones(share: float) -> None:
+    rng = np.random.default_rng(1)
+    observations = [Observation(p, None if rng.random() < share else branin(p))
+                    for p in BRANIN.from_unit(rng.random((400, 2)))]
+    failed = sum(o.failed for o in observations) / len(observations)
+    counted = exploration_slots(request(BRANIN, observations, n=1000), 0)
+    assert abs(counted / 1000 - failed) < 0.01
+    # decided by the trial index alone: asking in one batch or one at a time gives the same slots
+    one_by_one = sum(exploration_slots(request(BRANIN, observations, n=1, start_index=i), 0)
+                     for i in range(400, 1400))
+    assert one_by_one == counted
+
+
+def test_success_model_is_low_where_trials_failed_and_high_where_they_gave_values() -> None:
+    x = np.random.default_rng(2).random((60, 2))
+    ok = x[:, 0] < 0.4
+    model = SuccessModel(x, ok, np.random.default_rng(0))
+    p = np.exp(model.log_prob(np.array([[0.1, 0.5], [0.9, 0.5]])))
+    assert p[0] > 0.8 and p[1] < 0.2
+
+
+def test_exploration_points_avoid_the_region_that_fails_and_are_new() -> None:
+    # Most of the box fails (x1 > 0); the rest sits on a noisy plateau. Exploring points are
+    # Sobol' points of the part that gives values, never a repeat of an observed one.
+    def loss(p: Params) -> float | None:
+        return None if float(p["x1"]) > 0 else -0.1 - 0.02 * math.sin(37 * float(p["x2"]))
+
+    observations = [Observation(p, loss(p)) for p in BRANIN.from_unit(np.random.default_rng(4).random((40, 2)))]
+    req = request(BRANIN, observations, n=12)
+    points = exploration_points(req, 12, tried_keys(req))
+    assert len(points) == 12
+    assert len({BRANIN.key(p) for p in points} | {BRANIN.key(o.params) for o in observations}) == 52
+    assert sum(float(p["x1"]) <= 0.5 for p in points) >= 11  # a third of the box holds 11 of 12
+    # unfiltered, a Sobol' stream would put two thirds of them where trials fail
+    assert sum(float(p["x1"]) > 0 for p in BRANIN.from_unit(np.random.default_rng(5).random((1200, 2)))) > 700
 
 
 def test_all_failed_falls_back_to_sobol() -> None:

@@ -3,6 +3,8 @@
 No I/O. It turns observations into arrays (``space.encode``), losses into targets
 (:mod:`.transform`), fits the GP (:mod:`.gp`), runs the acquisition portfolio (:mod:`.acquisition`,
 GP-Hedge) over the mixed space (:mod:`.optimize`), and turns the winners back into assignments.
+Where trials fail, a share of the slots equal to the share of failed trials explores instead:
+Sobol' points that a model of which configurations fail (:mod:`.feasibility`) expects to succeed.
 On any numerical failure it warns and returns Sobol' points instead: ``suggest`` never raises.
 
 State kept between calls (JSON, a few KB whatever the trial count):
@@ -36,6 +38,7 @@ from kubetune.suggest.bayes.acquisition import (
     LogProbabilityOfImprovement,
     UpperConfidenceBound,
 )
+from kubetune.suggest.bayes.feasibility import MIN_FAILURES, SuccessModel
 from kubetune.suggest.bayes.gp import CandidatePosterior, GaussianProcess, Hyperparameters, fit_hyperparameters
 from kubetune.suggest.bayes.optimize import MixedSpaceOptimizer, candidate_unit_points
 from kubetune.suggest.bayes.transform import targets_from_losses
@@ -50,6 +53,14 @@ FIT_POINTS = 200
 HEDGE_ETA = 1.0
 N_ANCHORS = 8
 MIN_OBSERVATIONS = 2
+#: Exploration slots: trial i explores when frac(i · φ) < the share of failed trials, φ = (√5 − 1)/2
+#: (a Weyl sequence: evenly spread over the indices, decided by the index alone, so a restarted
+#: operator asks for the same kind of point again).
+GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+#: Each exploration slot draws this many Sobol' points of its own stream and takes the first that
+#: the success model expects to succeed (P ≥ ½).
+EXPLORE_POOL = 16
+EXPLORE_STREAM = 7919
 
 
 def default_initial_trials(space: Space) -> int:
@@ -73,19 +84,65 @@ class BayesSearch:
         n_design = request.n if n_ok < MIN_OBSERVATIONS else min(max(n_init - request.start_index, 0), request.n)
         chosen = _sobol_fill(request, 0, n_design, excluded)
         state: dict[str, Any] = dict(request.state)
-        if len(chosen) < request.n:
+        n_explore = exploration_slots(request, len(chosen)) if len(chosen) < request.n else 0
+        if len(chosen) < request.n - n_explore:
             try:
                 with np.errstate(all="ignore"):
-                    found, state = _bayes_batch(request, request.n - len(chosen), excluded)
+                    found, state = _bayes_batch(request, request.n - n_explore - len(chosen), excluded)
             except Exception as error:  # never fail a reconcile over numerics; degrade to Sobol'
                 message = f"bayes: model failed ({type(error).__name__}: {error}); using Sobol' points"
                 log.warning(message)
                 warnings.warn(message, RuntimeWarning, stacklevel=2)
                 found = []
             chosen.extend(found)
-            if len(chosen) < request.n:
-                chosen.extend(_sobol_fill(request, len(chosen), request.n - len(chosen), excluded))
+        if n_explore:
+            chosen.extend(exploration_points(request, n_explore, excluded))
+        if len(chosen) < request.n:
+            chosen.extend(_sobol_fill(request, len(chosen), request.n - len(chosen), excluded))
         return Suggestion(chosen, state)
+
+
+def exploration_slots(request: SuggestRequest, offset: int) -> int:
+    """How many of the trials ``start_index + offset .. start_index + n − 1`` explore.
+
+    The share of exploring trials is the share of observed trials that failed: where most of the
+    space diverges, the GP sees a plateau of imputed failures and chance-level values, and its
+    acquisition drifts to the corners of the box (the variance is largest there); points spread
+    over the part of the space that gives values find the narrow region that learns. As the search
+    stops failing, the model takes the slots back; an objective that never fails never explores.
+    """
+    if not request.observations:
+        return 0
+    share = sum(1 for o in request.observations if not _finite_loss(o)) / len(request.observations)
+    first = request.start_index + offset
+    return sum(1 for i in range(first, request.start_index + request.n) if (i * GOLDEN) % 1.0 < share)
+
+
+def exploration_points(request: SuggestRequest, count: int, excluded: set[Hashable]) -> list[Params]:
+    """``count`` Sobol' points (a stream apart from the design's) that the success model expects
+    to succeed; with fewer than :data:`MIN_FAILURES` failures, simply the next points."""
+    space = request.space
+    pool = fresh_sobol_params(space, request.seed + EXPLORE_STREAM, request.start_index * EXPLORE_POOL,
+                              EXPLORE_POOL * count, set(excluded))
+    ok = np.array([_finite_loss(o) for o in request.observations])
+    if int(np.sum(~ok)) >= MIN_FAILURES and int(np.sum(ok)) >= 1 and pool:
+        try:
+            with np.errstate(all="ignore"):
+                rng = np.random.default_rng([request.seed, request.start_index, 23])
+                model = SuccessModel(space.encode([o.params for o in request.observations]), ok, rng,
+                                     fit_points=FIT_POINTS)
+                p_success = np.exp(model.log_prob(space.encode(pool)))
+            likely = [i for i in range(len(pool)) if p_success[i] >= 0.5] or [int(np.argmax(p_success))]
+            pool = [pool[i] for i in likely]
+        except Exception as error:  # numerics: explore unfiltered rather than fail the reconcile
+            log.warning("bayes: success model failed (%s: %s); exploring unfiltered", type(error).__name__, error)
+    out: list[Params] = []
+    for params in pool:
+        key = space.key(params)
+        if key not in excluded and len(out) < count:
+            excluded.add(key)
+            out.append(params)
+    return out
 
 
 def _finite_loss(o: Observation) -> bool:
