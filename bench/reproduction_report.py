@@ -146,10 +146,18 @@ def targets(results: dict[str, Any], subject: str = "bayes", baseline: str = "ra
             met = not math.isinf(a) and a * 3 <= b
             out.append(f"evaluations to match the expert ≤ 1/3 of `{baseline}`'s (medians over the seeds): "
                        f"{'met' if met else 'missed'} ({_evals(a)} against {_evals(b)})")
-    ranking = sorted(strategies, key=lambda k: -statistics.mean(strategies[k]["at"][evals]))
+    # judged on the seeds every strategy finished: a mean over other seeds is not a comparison
+    common = sorted(set.intersection(*(set(d["traces"]) for d in strategies.values())))
+    if not common:
+        out.append(f"`{subject}` first at {evals} evaluations: not judged (no seed finished by every strategy)")
+        return out
+    score = {k: statistics.mean(strategies[k]["traces"][seed][evals - 1] for seed in common) for k in strategies}
+    ranking = sorted(strategies, key=lambda k: -score[k])
     met = ranking[0] == subject
-    out.append(f"`{subject}` first at {evals} evaluations: {'met' if met else 'missed'} (order: " +
-               ", ".join(f"{k} {statistics.mean(strategies[k]['at'][evals]):.4f}" for k in ranking) + ")")
+    on = "" if all(set(d["traces"]) == set(common) for d in strategies.values()) else \
+        f" on the seeds every strategy finished, {', '.join(map(str, common))}"
+    out.append(f"`{subject}` first at {evals} evaluations{on}: {'met' if met else 'missed'} (order: " +
+               ", ".join(f"{k} {score[k]:.4f}" for k in ranking) + ")")
     return out
 
 

@@ -129,6 +129,16 @@ def test_targets_missed_name_the_figures() -> None:
     assert verdicts[3].startswith("`bayes` first at 6 evaluations: missed")
 
 
+def test_first_place_is_judged_on_the_seeds_every_strategy_finished() -> None:
+    # random has only seeds 0 and 1, where it beats bayes; bayes's other eight seeds are better still,
+    # so a mean over each strategy's own seeds would call bayes first.
+    runs = [_run("bayes", seed, [0.2, 0.2, 0.2, 0.2, 0.2, 0.9 if seed < 2 else 0.99]) for seed in range(10)]
+    runs += [_run("random", seed, [0.2, 0.2, 0.2, 0.2, 0.2, 0.95]) for seed in range(2)]
+    verdict = targets(_results(runs, [0.95] * 10))[-1]
+    assert verdict == ("`bayes` first at 6 evaluations on the seeds every strategy finished, 0, 1: missed "
+                       "(order: random 0.9500, bayes 0.9000)")
+
+
 def test_the_table_counts_divergence_and_chance_and_incomplete_runs_are_left_out() -> None:
     runs = [_run("bayes", 0, [None, 0.12, 0.5, 0.97, None, 0.2]), _run("random", 0, [None] * 6),
             _run("random", 1, [0.5])]  # an interrupted run: not a seed of the table
