@@ -152,11 +152,13 @@ def targets(results: dict[str, Any], subject: str = "bayes", baseline: str = "ra
         out.append(f"`{subject}` first at {evals} evaluations: not judged (no seed finished by every strategy)")
         return out
     score = {k: statistics.mean(strategies[k]["traces"][seed][evals - 1] for seed in common) for k in strategies}
-    ranking = sorted(strategies, key=lambda k: -score[k])
-    met = ranking[0] == subject
+    ranking = sorted(strategies, key=lambda k: (-score[k], k != subject))
+    tied = [k for k in ranking if k != subject and abs(score[k] - score[subject]) < 1e-9]
+    met = ranking[0] == subject and not tied
     on = "" if all(set(d["traces"]) == set(common) for d in strategies.values()) else \
         f" on the seeds every strategy finished, {', '.join(map(str, common))}"
-    out.append(f"`{subject}` first at {evals} evaluations{on}: {'met' if met else 'missed'} (order: " +
+    verdict = "met" if met else (f"missed, tied with {', '.join(tied)}" if tied and ranking[0] == subject else "missed")
+    out.append(f"`{subject}` first at {evals} evaluations{on}: {verdict} (order: " +
                ", ".join(f"{k} {score[k]:.4f}" for k in ranking) + ")")
     return out
 

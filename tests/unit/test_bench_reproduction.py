@@ -139,6 +139,12 @@ def test_first_place_is_judged_on_the_seeds_every_strategy_finished() -> None:
                        "(order: random 0.9500, bayes 0.9000)")
 
 
+def test_a_tie_for_first_place_is_not_first_place() -> None:
+    runs = [_run(k, seed, [0.2, 0.2, 0.2, 0.2, 0.2, 0.9]) for seed in range(3) for k in ("bayes", "random")]
+    verdict = targets(_results(runs, [0.95] * 3))[-1]
+    assert verdict == "`bayes` first at 6 evaluations: missed, tied with random (order: bayes 0.9000, random 0.9000)"
+
+
 def test_the_table_counts_divergence_and_chance_and_incomplete_runs_are_left_out() -> None:
     runs = [_run("bayes", 0, [None, 0.12, 0.5, 0.97, None, 0.2]), _run("random", 0, [None] * 6),
             _run("random", 1, [0.5])]  # an interrupted run: not a seed of the table
