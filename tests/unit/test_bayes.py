@@ -295,6 +295,15 @@ def test_exploration_points_avoid_the_region_that_fails_and_are_new() -> None:
     assert sum(float(p["x1"]) > 0 for p in BRANIN.from_unit(np.random.default_rng(5).random((1200, 2)))) > 700
 
 
+def test_exploration_with_thousands_of_failed_trials_models_a_bounded_sample() -> None:
+    rng = np.random.default_rng(6)
+    observations = [Observation(p, None if float(p["x1"]) > 0 else branin(p))
+                    for p in BRANIN.from_unit(rng.random((3000, 2)))]
+    req = request(BRANIN, observations, n=4, settings={"maxModelPoints": 300})
+    points = exploration_points(req, 4, tried_keys(req))
+    assert len(points) == 4 and all(float(p["x1"]) <= 0.5 for p in points)
+
+
 def test_all_failed_falls_back_to_sobol() -> None:
     observations = [Observation(p, None) for p in BRANIN.from_unit(np.random.default_rng(0).random((6, 2)))]
     s = BayesSearch().suggest(request(BRANIN, observations, n=3))

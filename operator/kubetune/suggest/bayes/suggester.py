@@ -124,13 +124,16 @@ def exploration_points(request: SuggestRequest, count: int, excluded: set[Hashab
     space = request.space
     pool = fresh_sobol_params(space, request.seed + EXPLORE_STREAM, request.start_index * EXPLORE_POOL,
                               EXPLORE_POOL * count, set(excluded))
-    ok = np.array([_finite_loss(o) for o in request.observations])
+    observations = request.observations
+    rng = np.random.default_rng([request.seed, request.start_index, 23])
+    limit = int(setting("bayes", request.settings, "maxModelPoints"))  # type: ignore[arg-type]
+    if len(observations) > limit:  # the classifier's posterior is O(n³) too: a seeded sample
+        observations = [observations[i] for i in np.sort(rng.choice(len(observations), limit, replace=False))]
+    ok = np.array([_finite_loss(o) for o in observations])
     if int(np.sum(~ok)) >= MIN_FAILURES and int(np.sum(ok)) >= 1 and pool:
         try:
             with np.errstate(all="ignore"):
-                rng = np.random.default_rng([request.seed, request.start_index, 23])
-                model = SuccessModel(space.encode([o.params for o in request.observations]), ok, rng,
-                                     fit_points=FIT_POINTS)
+                model = SuccessModel(space.encode([o.params for o in observations]), ok, rng, fit_points=FIT_POINTS)
                 p_success = np.exp(model.log_prob(space.encode(pool)))
             likely = [i for i in range(len(pool)) if p_success[i] >= 0.5] or [int(np.argmax(p_success))]
             pool = [pool[i] for i in likely]
