@@ -278,6 +278,12 @@ def test_trials_carry_real_accuracies_and_the_best_is_the_best(allcnn: Cluster) 
     # ...and that value is what the trial's pod reported in its termination message. The pod is
     # always there: the operator deletes a Job only to stop its trial or after failing it, never
     # after a harvest; the Job sets no ttlSecondsAfterFinished; a Job's finished pods stay with it.
+    # The operator harvests from the terminated pod, so the Job controller may count the success
+    # a moment after the Trial is Succeeded (seen once with the best trial the last to finish).
+    def job_counted() -> bool:
+        return get_json(allcnn, "job", best["metadata"]["name"], "-n", WATCHED_NS)["status"].get("succeeded") == 1
+
+    allcnn.wait_for(f"job {best['metadata']['name']} to count its succeeded pod", job_counted, 60)
     job = get_json(allcnn, "job", best["metadata"]["name"], "-n", WATCHED_NS)
     assert job["status"].get("succeeded") == 1 and "ttlSecondsAfterFinished" not in job["spec"], job["status"]
     pods = get_json(allcnn, "pods", "-n", WATCHED_NS, "-l", f"kubetune.io/trial={best['metadata']['name']}")["items"]
