@@ -24,7 +24,8 @@ from kubetune.api import Experiment, ExperimentPhase, ExperimentStatus, Trial, T
 from kubetune.crds import crd_files, render_all
 from kubetune.documents import load_all
 from kubetune.lifecycle import Event, spec_problems
-from kubetune.local import LocalRunner, LocalState, StateError, default_state_path, load_state
+from kubetune.local import LocalRunner
+from kubetune.local_state import LocalState, StateError, default_state_path, load_state
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from kubetune.api import ExperimentPhase, TrialPhase
-from kubetune.local import LocalState, load_state
+from kubetune.local_state import LocalState, load_state
 
 TRIAL_SCRIPT = '''
 import json, os, shutil, subprocess, sys, time
