@@ -7,11 +7,11 @@
 One real All-CNN search (90 trials) takes 15–40 CPU minutes, so a suggester change cannot be tried
 on ten seeds of it in an afternoon. A surrogate benchmark (Eggensperger et al., AAAI 2015; HPOBench
 and YAHPO do the same) replaces the training run by a model of the recorded ones: here every trial
-that ``bench/allcnn_reproduction.py`` ran (all strategies, all seeds, same setup), with a random
-forest classifier for "diverged" and a random forest regressor for the accuracy of the rest, on the
-unit-cube encoding of the seed's space. A trial diverges when the classifier's probability is ≥ ½;
-otherwise it reaches the regressor's prediction. Searches run as the operator runs them
-(``bench.parallel_sim``, 90 evaluations, 3 at a time), in seconds.
+that ``bench/allcnn_reproduction.py`` ran (all strategies, all seeds, same setup), learned on the
+unit-cube encoding of the seed's space by a random forest that classifies each assignment as
+diverged, at chance or learned, and a second forest for the accuracy of the trials that learned
+(:class:`Surrogate`). Searches run as the operator runs them (``bench.parallel_sim``, 90
+evaluations, 3 at a time), in seconds.
 
 It keeps the real problem's character (84 % of random configurations diverge, most of the rest stay
 at chance) and its failure modes, but it is a model: a change found here is kept only once the real
@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import parallel_sim, peers  # noqa: E402
+from bench.reproduction_report import best_so_far, evals_to_reach  # noqa: E402
 from kubetune.api import Experiment, Parameter, Params  # noqa: E402
 from kubetune.space import Space  # noqa: E402
 
@@ -189,8 +190,7 @@ def summary(results: list[dict[str, Any]], expert: float) -> str:
         above = [sum(1 for r, b in zip(runs, best, strict=True)
                      if r["seed"] in random_best and b[i] > random_best[r["seed"]][i]) for i in range(3)]
         diverged = np.mean([sum(a is None for a in r["accuracies"]) / len(r["accuracies"]) for r in runs])
-        needed = [next((i + 1 for i, a in enumerate(r["accuracies"]) if a is not None and a >= expert), math.inf)
-                  for r in runs]
+        needed = [evals_to_reach(best_so_far(r["accuracies"]), expert) for r in runs]
         median = float(np.median(needed))
         match = f"{median:.0f}" if math.isfinite(median) else f"> {len(runs[0]['accuracies'])}"
         lines.append(f"| {s} | {len(runs)} | {' / '.join(f'{v:.3f}' for v in best.mean(axis=0))} | "
