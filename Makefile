@@ -18,13 +18,13 @@ PYTEST = PATH="$(TOOLS_PATH):$$PATH" $(BIN)/pytest
 CLUSTER_TIMEOUT = 900
 SHELL_SCRIPTS = $(shell git ls-files '*.sh' .ci/run)
 
-.PHONY: setup setup-trainer tools images e2e-images shellcheck quickstart lint unit trainer-tests chart-tests \
-	cluster-tests e2e test bench-setup bench crds constraints clean
+.PHONY: setup setup-trainer tools images e2e-images shellcheck chromium quickstart lint unit trainer-tests chart-tests \
+	browser-tests cluster-tests e2e test bench-setup bench crds constraints clean
 
 $(BIN)/kubetune: pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(PIP) -e ".[dev]"
+	$(PIP) -e ".[dev,report]"
 	touch $@
 
 setup: $(BIN)/kubetune
@@ -55,6 +55,12 @@ shellcheck:
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; } \
 	  || { echo "shellcheck is required (apt-get install shellcheck)" >&2; exit 1; }
 
+# headless Chromium from apt for the report's browser test (root), else a loud failure
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && export DEBIAN_FRONTEND=noninteractive && \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	  || { echo "chromium is required for the browser tests (apt-get install chromium)" >&2; exit 1; }
+
 quickstart: setup
 	$(BIN)/kubetune run examples/quickstart.yaml
 
@@ -65,7 +71,11 @@ lint: setup shellcheck
 	shellcheck -x $(SHELL_SCRIPTS)
 
 unit: setup
-	$(BIN)/pytest tests/unit -m "not torch and not helm"
+	$(BIN)/pytest tests/unit -m "not torch and not helm and not browser"
+
+# the report page opened in headless Chromium: no console errors, every plot decoded, the table sorts
+browser-tests: setup chromium
+	$(BIN)/pytest tests/unit -m browser
 
 trainer-tests: setup-trainer
 	$(BIN)/pytest tests/unit -m torch
@@ -82,7 +92,7 @@ cluster-tests: setup tools images
 e2e: setup tools e2e-images
 	KUBETUNE_E2E_BUILD=0 $(PYTEST) -m e2e tests/e2e
 
-test: lint unit trainer-tests chart-tests cluster-tests e2e
+test: lint unit browser-tests trainer-tests chart-tests cluster-tests e2e
 
 bench-setup: setup-trainer
 	$(BIN)/pip install -q --no-deps HEBO==0.3.6

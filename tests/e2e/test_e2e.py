@@ -18,14 +18,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests import browser
 from tests.e2e import rbac
-from tests.e2e.conftest import OPERATOR_IMAGE, Cluster
+from tests.e2e.conftest import OPERATOR_IMAGE, Cluster, sh
 from tests.e2e.tools import CHART, KUBERNETES_VERSION, REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
@@ -304,6 +307,28 @@ def test_events_tell_the_story(allcnn: Cluster) -> None:
         assert f"trial {trial['metadata']['name']} created" in created, created
     described = allcnn.kubectl("describe", "experiment", EXPERIMENT, "-n", WATCHED_NS).stdout
     assert "ExperimentSucceeded" in described and "Conditions" in described
+
+
+def test_kubectl_tune_report_shows_the_run_in_a_browser(allcnn: Cluster, tmp_path: Path) -> None:
+    """What a user does after the run: one HTML file from the API server, opened in Chromium."""
+    bin_dir = str(Path(sys.executable).parent)  # where pip put the kubectl-tune plugin
+    env = {**allcnn.env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    made = sh(allcnn.kubectl_bin, "tune", "report", EXPERIMENT, "-n", WATCHED_NS, "--out", str(tmp_path), env=env)
+    page = tmp_path / f"{EXPERIMENT}.html"
+    assert str(page) in made.stdout and page.is_file(), made.stdout
+    visit = browser.visit(page, browser.REPORT_CHECK)
+    assert visit.errors == [] and all(u.startswith(("file:", "data:")) for u in visit.requests), visit.errors
+    checked = visit.evaluated
+    assert [i["alt"] for i in checked["images"]] == ["Search history", "Parameter importance", "Parameters",
+                                                     "Learning curves"], checked["images"]
+    assert all(i["complete"] and i["width"] > 300 for i in checked["images"]), checked["images"]
+    status = experiment(allcnn)["status"]
+    assert checked["descending"][0] == status["bestTrial"]["name"]
+    assert len(checked["before"]) == MAX_TRIALS
+    (tmp_path / "screenshot.png").write_bytes(visit.screenshot)
+    print(f"\nreport: {page}; screenshot: {tmp_path / 'screenshot.png'}")
+    summary = sh(allcnn.kubectl_bin, "tune", "report", EXPERIMENT, "-n", WATCHED_NS, "--format", "md", env=env)
+    assert f"**{status['bestTrial']['name']}**" in summary.stdout and "## Parameter importance" in summary.stdout
 
 
 def test_the_namespaced_operator_never_asks_for_what_its_rbac_forbids(release: Cluster) -> None:

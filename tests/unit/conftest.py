@@ -1,7 +1,8 @@
-"""Tiers inside tests/unit: pure logic (no tools), and the tests that need helm or PyTorch.
+"""Tiers inside tests/unit: pure logic (no tools), and the tests that need helm, PyTorch or Chromium.
 
-``make unit`` runs ``-m "not torch and not helm"`` (seconds, nothing to build or download);
-``make trainer-tests`` and ``make chart-tests`` run the other two, and ``make test`` all three. A
+``make unit`` runs ``-m "not torch and not helm and not browser"`` (seconds, nothing to build or
+download); ``make trainer-tests``, ``make chart-tests`` and ``make browser-tests`` run the others,
+and ``make test`` all four. A
 test that needs the ``helm`` fixture is marked ``helm`` here, so the marker cannot be forgotten.
 The trainer's module imports torch at the top: it is not even collected when torch tests are
 deselected, and fails loudly (an ImportError) when they are selected without torch installed.

@@ -1,6 +1,7 @@
 """The Kubernetes operator: kopf handlers executing :func:`kubetune.lifecycle.plan` on a cluster.
 
-The only package of kubetune that imports ``kopf`` or ``kubernetes`` and calls the API server.
+The only package of kubetune that imports ``kopf``, and the only one that calls the API server
+for the operator (the user-side :mod:`kubetune.client` calls it for ``kubectl tune`` and notebooks).
 It decides nothing about tuning itself: the Experiment pass (:mod:`.experiments`) runs the pure
 plan and executes it, the Trial pass (:mod:`.trials`) runs a trial's Job and records its outcome
 as :mod:`.classification` and :func:`kubetune.metrics.harvest` judge it. Run it with
