@@ -75,7 +75,7 @@ unit: setup
 
 # the report page opened in headless Chromium: no console errors, every plot decoded, the table sorts
 browser-tests: setup chromium
-	$(BIN)/pytest tests/unit -m browser
+	$(BIN)/pytest tests/unit -m "browser and not torch"
 
 trainer-tests: setup-trainer
 	$(BIN)/pytest tests/unit -m torch
