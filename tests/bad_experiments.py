@@ -132,6 +132,9 @@ def _plain(text: str, old: str, new: str) -> str:
     return text.replace(old, new, 1)
 
 
+POINT_VALUES = ("an initial point's values are numbers or strings, a type a structural schema can only keep as "
+                "unknown fields, which CEL cannot read")
+
 CASES: list[Case] = [
     # --- parameters
     Case("max below min", parameter(min=2.0, max=1.0), ("spec.parameters[0].max: must be greater than min",),
@@ -243,6 +246,22 @@ CASES: list[Case] = [
          ("spec.earlyStopping.reductionFactor", "greater than or equal to 2")),
     Case("an unknown rule", stopping(rule="hyperband"), ("spec.earlyStopping.rule",),
          ("spec.earlyStopping.rule", "hyperband")),
+    # --- initialPoints
+    Case("an initial point naming no parameter", spec(initialPoints=[{"x": 0.5}, {"lr": 0.1}]),
+         ("initialPoints[1].lr: no such parameter (have: x, opt)",), where="validate", why=POINT_VALUES),
+    Case("an initial value outside the range", spec(initialPoints=[{"x": 1.5, "opt": "sgd"}]),
+         ("initialPoints[0].x: 1.5 is outside [0, 1]",), where="validate", why=POINT_VALUES),
+    Case("an initial value the categorical does not have", spec(initialPoints=[{"opt": "rmsprop"}]),
+         ("initialPoints[0].opt: 'rmsprop' is not one of ['sgd', 'adam']",), where="validate", why=POINT_VALUES),
+    Case("a string for a number", spec(initialPoints=[{"x": "0.5"}]), ("initialPoints[0].x: '0.5' is not a number",),
+         where="validate", why=POINT_VALUES),
+    Case("a fraction for an int", spec(parameters=[{"name": "x", "type": "double", "min": 0.0, "max": 1.0},
+                                                   {"name": "k", "type": "int", "min": 0, "max": 4}],
+                                       initialPoints=[{"k": 2.5}]),
+         ("initialPoints[0].k: 2.5 is not a whole number",), where="validate", why=POINT_VALUES),
+    Case("more initial points than maxTrials", spec(initialPoints=[{"x": 0.1}] * 5),
+         ("initialPoints has 5 points, more than maxTrials (4)",),
+         ("spec", "initialPoints must not list more points than maxTrials")),
     # --- the trial template and the object
     Case("missing trialTemplate", spec(trialTemplate=None), ("spec.trialTemplate: Field required",),
          ("spec.trialTemplate", "Required")),

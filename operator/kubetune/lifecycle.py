@@ -26,6 +26,7 @@ from kubetune.api import (
     ConditionStatus,
     Experiment,
     ExperimentPhase,
+    ExperimentSpec,
     ExperimentStatus,
     Params,
     Rung,
@@ -37,7 +38,7 @@ from kubetune.api import (
     trial_name,
 )
 from kubetune.observations import suggester_view
-from kubetune.space import Space
+from kubetune.space import Space, SpaceError
 from kubetune.stopping import Stop, plan_stops
 from kubetune.suggest import SuggesterError, SuggestRequest, get_suggester
 
@@ -299,20 +300,26 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
         observations, pending = suggester_view(space, trials, experiment)
         next_index = max((t.spec.index for t in trials), default=-1) + 1
         previous_state = old.suggester.state if old.suggester and old.suggester.algorithm == algorithm else {}
+        slots = initial_slots(spec, space, next_index, wanted)
+        complete = [point for point in slots if point is not None and len(point) == space.dim]
         request = SuggestRequest(
-            space=space, observations=observations, pending=pending, n=wanted,
+            space=space, observations=observations, pending=[*pending, *complete],
+            n=sum(point is None or len(point) < space.dim for point in slots),
             seed=experiment_seed(experiment), start_index=next_index,
             state=previous_state, settings=spec.algorithm.settings,
         )
-        try:
-            suggestion = suggester.suggest(request)
-            state = suggestion.state
-            params_list = suggestion.params[:wanted]
-        except Exception as err:  # a suggester bug must never stall the experiment: fall back to random
-            log.exception("suggester %s failed; falling back to random search", algorithm)
-            events.append(Event("Warning", "SuggesterFailed", f"{algorithm} failed ({err}); used random search"))
-            params_list = get_suggester("random").suggest(request).params
-            state = dict(previous_state)
+        suggested: list[Params] = []
+        state = dict(previous_state)
+        if request.n:
+            try:
+                suggestion = suggester.suggest(request)
+                state = suggestion.state
+                suggested = suggestion.params[:request.n]
+            except Exception as err:  # a suggester bug must never stall the experiment: fall back to random
+                log.exception("suggester %s failed; falling back to random search", algorithm)
+                events.append(Event("Warning", "SuggesterFailed", f"{algorithm} failed ({err}); used random search"))
+                suggested = get_suggester("random").suggest(request).params
+        params_list = fill_slots(slots, suggested, space)
         for offset, params in enumerate(params_list):
             index = next_index + offset
             create.append(NewTrial(index, trial_name(experiment.metadata.name, index), space.validate(params)))
@@ -330,6 +337,42 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
     for new in create:
         events.append(created_event(new.name, new.params))
     return _finish(old, status, events, create=create, stop=stopping.stop, rungs=stopping.rungs)
+
+
+def initial_slots(spec: ExperimentSpec, space: Space, next_index: int, wanted: int) -> list[Params | None]:
+    """The next ``wanted`` trials' given values: trial ``i`` runs ``initialPoints[i]`` (complete, or
+    the values to fix in a suggested point); None where the suggester alone decides.
+
+    Decided by the index alone, so a batch, a restart or one trial at a time all give trial ``i``
+    the same point. A point that no longer fits the space (the spec changed) is left to the suggester.
+    """
+    points = spec.initial_points or []
+    slots: list[Params | None] = []
+    for index in range(next_index, next_index + wanted):
+        point = points[index] if index < len(points) else None
+        if point is not None:
+            try:
+                point = {d.name: d.validate(point[d.name]) for d in space.dimensions if d.name in point}
+            except SpaceError:
+                point = None
+        slots.append(point)
+    return slots
+
+
+def fill_slots(slots: Sequence[Params | None], suggested: Sequence[Params], space: Space) -> list[Params]:
+    """Each slot's assignment: a complete given point as it is, a partial one merged into the next
+    suggestion, an empty slot the next suggestion. Stops at the first slot no suggestion is left for."""
+    out: list[Params] = []
+    queue = iter(suggested)
+    for given in slots:
+        if given is not None and len(given) == space.dim:
+            out.append(dict(given))
+            continue
+        proposal = next(queue, None)
+        if proposal is None:
+            break
+        out.append({**proposal, **(given or {})})
+    return out
 
 
 def _active_names(trials: Sequence[Trial]) -> list[str]:

@@ -59,6 +59,19 @@ def test_a_valid_experiment_is_accepted(crds: Kubectl, namespace: str) -> None:
     crds.run("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=json.dumps(experiment("valid")))
 
 
+def test_valid_initial_points_are_accepted_and_kept_as_written(crds: Kubectl, namespace: str) -> None:
+    body = experiment("points", max_trials=4, parameters=[
+        {"name": "x", "type": "double", "min": 0.0, "max": 1.0},
+        {"name": "y", "type": "double", "min": 0.0, "max": 1.0},
+        {"name": "k", "type": "int", "min": 1, "max": 8},
+        {"name": "opt", "type": "categorical", "values": ["sgd", "adam"]}])
+    points = [{"x": 0.3, "y": 1, "k": 4, "opt": "sgd"}, {"opt": "adam"}, {"k": 2.0}, {}]
+    body["spec"]["initialPoints"] = points
+    crds.run("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
+    kept = crds.get("experiment", "points", namespace)
+    assert kept is not None and kept["spec"]["initialPoints"] == points
+
+
 FULL_EXPERIMENT_STATUS: dict[str, Any] = {
     "phase": "Running",
     "conditions": [{"type": "Running", "status": "True", "reason": "TrialsRunning", "message": "1 running",

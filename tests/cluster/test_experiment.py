@@ -55,11 +55,15 @@ def check_succeeded_experiment(kube: Kubectl, namespace: str, name: str, body: d
 
 def test_an_experiment_runs_its_trials_as_pods_and_finds_the_best(
         operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
-    crds.apply(experiment("quad", max_trials=8, parallel=3, sleep=1.0), namespace)
+    # the known optimum as the first of the initialPoints: trial 0 runs it, so it is the best
+    crds.apply(experiment("quad", max_trials=8, parallel=3, sleep=1.0, initialPoints=[{"x": 0.3, "y": 0.7}]),
+               namespace)
     active_seen: list[int] = []
     body = wait_for(lambda: finished(crds, namespace, "quad", active_seen=active_seen), timeout=240,
                     what="experiment quad to finish", interval=0.5)
-    check_succeeded_experiment(crds, namespace, "quad", body, 8)
+    trials = check_succeeded_experiment(crds, namespace, "quad", body, 8)
+    assert trials[0]["spec"]["params"] == {"x": 0.3, "y": 0.7}
+    assert body["status"]["bestTrial"]["name"] == "quad-0" and body["status"]["bestTrial"]["objectiveValue"] == 1.0
     assert max(active_seen) <= 3, "more trials ran at once than parallelTrials"
     assert max(active_seen) >= 2, "trials never overlapped"
 

@@ -224,3 +224,51 @@ def test_an_early_stopped_trial_counts_in_the_budget_and_time_and_is_never_the_b
     assert best is not None and best.name == "exp-2"  # 0.9 at step 2 is not a result
     assert count_trials([stopped, silent, done]).early_stopped == 2
     assert trial_seconds([stopped, silent, done]) == 210
+
+
+# --- initialPoints ------------------------------------------------------------------------------
+
+POINTS = [{"lr": 0.05, "layers": 3, "opt": "adam"}, {"opt": "sgd"}, {"lr": 0.002, "layers": 1, "opt": "sgd"}]
+
+
+def created_params(spec: dict[str, Any], trials: list[Trial]) -> list[dict[str, Any]]:
+    return [t.params for t in plan(experiment(**spec), trials, now=NOW).create]
+
+
+@pytest.mark.parametrize("algorithm", ["random", "sobol", "bayes", "tpe", "grid"])
+def test_initial_points_run_first_in_order_and_partial_ones_are_completed(algorithm: str) -> None:
+    spec = {"initialPoints": POINTS, "parallelTrials": 2, "algorithm": {"name": algorithm, "seed": 3}}
+    first = created_params(spec, [])
+    assert first[0] == POINTS[0]
+    assert first[1]["opt"] == "sgd" and set(first[1]) == {"lr", "layers", "opt"}  # completed by the algorithm
+    after = [trial(0, S, params=first[0]), trial(1, S, params=first[1])]
+    second = created_params(spec, after)
+    assert second[0] == POINTS[2]  # trial 2 is the third point, whatever came before
+    assert second[1] not in (POINTS[0], POINTS[2]) and len(second) == 2  # then the algorithm alone
+
+
+def test_initial_points_are_decided_by_the_index_batched_or_one_at_a_time() -> None:
+    batched = created_params({"initialPoints": POINTS, "parallelTrials": 3, "maxTrials": 6}, [])
+    one_by_one: list[dict[str, Any]] = []
+    trials: list[Trial] = []
+    for index in range(3):
+        (params,) = created_params({"initialPoints": POINTS, "parallelTrials": 1, "maxTrials": 6}, trials)
+        one_by_one.append(params)
+        trials.append(trial(index, S, params=params))
+    assert batched[0] == one_by_one[0] == POINTS[0] and batched[2] == one_by_one[2] == POINTS[2]
+    assert batched[1]["opt"] == one_by_one[1]["opt"] == "sgd"
+
+
+def test_initial_points_count_toward_max_trials() -> None:
+    spec = {"initialPoints": POINTS, "maxTrials": 3, "parallelTrials": 1}
+    trials = [trial(i, S, params=POINTS[0]) for i in range(3)]
+    decision = plan(experiment(**spec), trials, now=NOW)
+    assert decision.create == [] and decision.status.phase is ExperimentPhase.SUCCEEDED
+
+
+def test_a_grid_does_not_repeat_an_initial_point() -> None:
+    spec = {"algorithm": {"name": "grid", "settings": {"gridPoints": 2}}, "maxTrials": 8, "parallelTrials": 8,
+            "initialPoints": [{"lr": 0.001, "layers": 1, "opt": "sgd"}]}  # the grid's first point
+    created = created_params(spec, [])
+    keys = [tuple(sorted(p.items())) for p in created]
+    assert created[0] == spec["initialPoints"][0] and len(set(keys)) == len(keys) == 8

@@ -186,6 +186,17 @@ def test_reaching_the_target_ends_early(tmp_path: Path) -> None:
     assert os.path.exists(tmp_path / "local.state.trials")
 
 
+def test_initial_points_run_first_locally_too(tmp_path: Path) -> None:
+    points = [{"x": 0.3, "mode": "ok"}, {"mode": "crash"}]  # the optimum, then a partial point
+    code, output, state = run_to_end(tmp_path, modes=["ok", "crash"], max_trials=4, parallel=2,
+                                     initialPoints=points)
+    assert code == 0, output
+    trials = sorted(state.trials, key=lambda t: t.spec.index)
+    assert trials[0].spec.params == points[0] and trials[0].status.objective_value == 0.0
+    assert trials[1].spec.params["mode"] == "crash" and trials[1].status.phase is TrialPhase.FAILED
+    assert state.status.best_trial is not None and state.status.best_trial.name == "local-0"
+
+
 # --- early stopping ----------------------------------------------------------------------------
 
 CURVE_SCRIPT = '''

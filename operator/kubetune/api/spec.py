@@ -22,6 +22,7 @@ from kubetune.api.base import (
     PRESERVE_UNKNOWN,
     Model,
     OpenModel,
+    Params,
     cel,
 )
 from kubetune.api.settings import SettingValue, settings_cel_rules, settings_problems, settings_schema
@@ -112,6 +113,20 @@ class Parameter(Model):
         if value is Scale.LOG and low is not None and low <= 0:
             raise ValueError(f"log scale needs min > 0 (min is {low:g})")
         return value
+
+    def value_problem(self, value: object) -> str | None:
+        """What is wrong with ``value`` as this parameter's value (None: nothing), as CEL checks it."""
+        if self.type is ParameterType.CATEGORICAL:
+            if not isinstance(value, str) or value not in (self.values or []):
+                return f"{value!r} is not one of {self.values}"
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return f"{value!r} is not a number"
+        if not float(self.min or 0.0) <= value <= float(self.max or 0.0):
+            return f"{value!r} is outside [{self.min:g}, {self.max:g}]"
+        if self.type is ParameterType.INT and value != int(value):
+            return f"{value!r} is not a whole number"
+        return None
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Self:
@@ -355,6 +370,19 @@ class TrialTemplate(Model):
                         yield f"containers[{i}].env[{j}].value", name
 
 
+#: The most ``initialPoints`` an Experiment may list (a bound the CEL cost estimate needs).
+MAX_INITIAL_POINTS = 100
+
+#: What ``kubectl apply`` checks of ``initialPoints``. The names and values are checked by
+#: :meth:`ExperimentSpec.initial_point_problems` (``kubetune validate``, and the operator's first
+#: pass, before any trial): a value may be a number or a string, a type a structural schema can only
+#: keep as unknown fields, which CEL cannot read.
+INITIAL_POINT_RULES: tuple[tuple[str, str], ...] = (
+    ("!has(self.initialPoints) || size(self.initialPoints) <= self.maxTrials",
+     "initialPoints must not list more points than maxTrials"),
+)
+
+
 class ExperimentSpec(Model):
     model_config = ConfigDict(
         json_schema_extra=cel(
@@ -362,6 +390,7 @@ class ExperimentSpec(Model):
             ("self.parameters.all(p, self.parameters.filter(q, q.name.lowerAscii() == p.name.lowerAscii())"
              ".size() == 1)",
              "parameter names must be unique ignoring case (each is the env var KUBETUNE_PARAM_<NAME>)"),
+            *INITIAL_POINT_RULES,
         )
     )
 
@@ -384,7 +413,27 @@ class ExperimentSpec(Model):
     early_stopping: EarlyStopping | None = Field(
         default=None, description="Stop trials whose learning curves are behind (median or asha)."
     )
+    initial_points: Annotated[list[Params], Field(max_length=MAX_INITIAL_POINTS)] | None = Field(
+        default=None,
+        description="Assignments to run first, in order (they count toward maxTrials); a point that leaves "
+                    "parameters out is completed by the algorithm.",
+        json_schema_extra={"items": {"type": "object", "maxProperties": 64, **PRESERVE_UNKNOWN}},
+    )
     trial_template: TrialTemplate
+
+    def initial_point_problems(self) -> Iterator[str]:
+        """``initialPoints`` checked against the space: known names, values each parameter has."""
+        points = self.initial_points or []
+        if len(points) > self.max_trials:
+            yield f"initialPoints has {len(points)} points, more than maxTrials ({self.max_trials})"
+        by_name = {p.name: p for p in self.parameters}
+        for i, point in enumerate(points):
+            for name, value in point.items():
+                parameter = by_name.get(name)
+                if parameter is None:
+                    yield f"initialPoints[{i}].{name}: no such parameter (have: {', '.join(by_name)})"
+                elif (problem := parameter.value_problem(value)) is not None:
+                    yield f"initialPoints[{i}].{name}: {problem}"
 
     @model_validator(mode="after")
     def _check_spec(self) -> Self:
@@ -400,6 +449,8 @@ class ExperimentSpec(Model):
             folded[name.upper()] = name
         if self.parallel_trials > self.max_trials:
             raise ValueError("parallelTrials must not exceed maxTrials")
+        for problem in self.initial_point_problems():
+            raise ValueError(problem)
         unknown = [(where, name) for where, name in self.trial_template.references() if name not in names]
         if unknown:
             where, name = unknown[0]
