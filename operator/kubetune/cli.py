@@ -205,13 +205,14 @@ def cmd_get(args: argparse.Namespace, console: Console) -> int:
 def experiments_table(experiments: Sequence[Experiment], *, now: dt.datetime | None = None) -> Table:
     """The columns of ``kubectl get experiments``."""
     table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("NAME", "PHASE", "TRIALS", "RUNNING", "STOPPED", "BEST", "TRIAL-TIME", "AGE"):
+    for column in ("NAME", "PHASE", "TRIALS", "RUNNING", "STOPPED", "BEST", "PARETO", "TRIAL-TIME", "AGE"):
         table.add_column(column, no_wrap=True)
     for e in experiments:
         s = e.status or ExperimentStatus()
         best = f"{s.best_trial.objective_value:.6g}" if s.best_trial else ""
         table.add_row(e.metadata.name, s.phase.value, s.progress or f"0/{e.spec.max_trials}", str(s.trials.running),
-                      str(s.trials.early_stopped), best, s.trial_time or "", age(e, now=now))
+                      str(s.trials.early_stopped), best, "" if s.pareto_size is None else str(s.pareto_size),
+                      s.trial_time or "", age(e, now=now))
     return table
 
 

@@ -155,6 +155,8 @@ def experiment_crd() -> dict[str, Any]:
             {"name": "Failed", "type": "integer", "jsonPath": ".status.trials.failed", "priority": 1},
             {"name": "Best", "type": "number", "jsonPath": ".status.bestTrial.objectiveValue",
              "description": "Best objective value so far"},
+            {"name": "Pareto", "type": "integer", "jsonPath": ".status.paretoSize",
+             "description": "With additionalObjectives: trials on the Pareto front"},
             {"name": "Trial-Time", "type": "string", "jsonPath": ".status.trialTime",
              "description": "Run time of the finished trials, summed"},
             {"name": "Metric", "type": "string", "jsonPath": ".spec.objective.metric", "priority": 1},

@@ -20,7 +20,9 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from kubetune import pareto
 from kubetune.api import (
+    MAX_PARETO_FRONT,
     BestTrial,
     Condition,
     ConditionStatus,
@@ -29,6 +31,7 @@ from kubetune.api import (
     ExperimentSpec,
     ExperimentStatus,
     Params,
+    ParetoTrial,
     Rung,
     SuggesterStatus,
     Trial,
@@ -154,6 +157,22 @@ def best_trial(experiment: Experiment, trials: Sequence[Trial]) -> BestTrial | N
     )
 
 
+def pareto_front(experiment: Experiment, trials: Sequence[Trial]) -> tuple[list[ParetoTrial], int | None]:
+    """With additionalObjectives: the non-dominated Succeeded trials (at most MAX_PARETO_FRONT, a
+    spread kept by crowding distance) and how many there are; ``([], None)`` with one objective."""
+    objective = experiment.spec.objective
+    if not objective.several:
+        return [], None
+    done = [(t, objective.losses(t.status.metrics)) for t in sorted(trials, key=lambda t: t.spec.index)
+            if t.status.phase is TrialPhase.SUCCEEDED]
+    scored = [(t, losses) for t, losses in done if losses is not None]
+    front = [scored[i] for i in pareto.non_dominated([losses for _, losses in scored])]
+    kept = [front[i] for i in pareto.spread([losses for _, losses in front], MAX_PARETO_FRONT)]
+    names = objective.objective_metrics
+    return ([ParetoTrial(name=t.metadata.name, values={m: t.status.metrics[m] for m in names}) for t, _ in kept],
+            len(front))
+
+
 def set_condition(
     conditions: Sequence[Condition],
     type_: str,
@@ -261,10 +280,13 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
     generation = experiment.metadata.generation
     counts = count_trials(trials)
     best = best_trial(experiment, trials)
+    front, front_size = pareto_front(experiment, trials)
     seconds = trial_seconds(trials)
     status = old.model_copy(update={
         "trials": counts,
         "best_trial": best,
+        "pareto_front": front,
+        "pareto_size": front_size,
         "progress": f"{counts.finished}/{spec.max_trials}",
         "trial_seconds": seconds,
         "trial_time": format_duration(seconds),

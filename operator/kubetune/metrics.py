@@ -141,14 +141,16 @@ def harvest(
             metrics = {name: _number(name, value) for name, value in progress.items()}
     except MetricsError as err:
         return Outcome(False, err.reason, str(err))
-    if objective.metric not in metrics:
+    missing = [name for name in objective.objective_metrics if name not in metrics]
+    if missing:
         where = {
             MetricsSource.TERMINATION_MESSAGE: "in the final report",
             MetricsSource.STDOUT: "on stdout",
             MetricsSource.BOTH: "in the final report or on stdout",
         }[source]
-        return Outcome(False, TrialReason.OBJECTIVE_MISSING,
-                       f"objective metric {objective.metric!r} was not reported {where}", metrics=metrics)
+        what = (f"objective metric {missing[0]!r} was" if len(missing) == 1
+                else f"objective metrics {', '.join(map(repr, missing))} were")
+        return Outcome(False, TrialReason.OBJECTIVE_MISSING, f"{what} not reported {where}", metrics=metrics)
     value = metrics[objective.metric]
     return Outcome(True, TrialReason.COMPLETED, f"{objective.metric}={value:g}", metrics=metrics,
                    objective_value=value)

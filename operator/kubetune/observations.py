@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 
 from kubetune import curves
-from kubetune.api import Experiment, Params, Trial, TrialPhase
+from kubetune.api import Experiment, Objective, Params, Trial, TrialPhase
 from kubetune.space import Space, SpaceError
 from kubetune.suggest import Observation
 
@@ -29,6 +29,14 @@ def partial_loss(trial: Trial, experiment: Experiment) -> float | None:
     objective = experiment.spec.objective
     found = [v for _, v in curves.values(trial.status.curve, objective.metric) if math.isfinite(v)]
     return objective.loss(found[-1]) if found else None
+
+
+def other_losses(objective: Objective, metrics: dict[str, float]) -> tuple[float, ...]:
+    """The additional objectives' losses (empty with one objective, or when one is missing)."""
+    if not objective.several:
+        return ()
+    losses = objective.losses({**metrics, objective.metric: metrics.get(objective.metric, 0.0)})
+    return losses[1:] if losses is not None else ()
 
 
 def suggester_view(space: Space, trials: Sequence[Trial], experiment: Experiment) -> tuple[
@@ -44,9 +52,11 @@ def suggester_view(space: Space, trials: Sequence[Trial], experiment: Experiment
             continue  # from an older search space: counted, but it cannot inform this one
         phase = t.status.phase
         if phase is TrialPhase.SUCCEEDED and t.status.objective_value is not None:
-            observations.append(Observation(params, objective.loss(t.status.objective_value)))
+            observations.append(Observation(params, objective.loss(t.status.objective_value),
+                                            other_losses(objective, t.status.metrics)))
         elif phase is TrialPhase.EARLY_STOPPED:
-            observations.append(Observation(params, partial_loss(t, experiment)))
+            observations.append(Observation(params, partial_loss(t, experiment),
+                                            other_losses(objective, curves.last_metrics(t.status.curve))))
         elif phase is TrialPhase.FAILED:
             observations.append(Observation(params, None))
         elif not phase.finished:

@@ -137,7 +137,7 @@ def test_kubectl_tune(operator: OperatorProcess, crds: Kubectl, namespace: str) 
 
     listed = kubectl_tune(crds, "get", "-n", namespace)
     header, row = listed.stdout.splitlines()[:2]
-    assert header.split() == ["NAME", "PHASE", "TRIALS", "RUNNING", "STOPPED", "BEST", "TRIAL-TIME", "AGE"]
+    assert header.split() == ["NAME", "PHASE", "TRIALS", "RUNNING", "STOPPED", "BEST", "PARETO", "TRIAL-TIME", "AGE"]
     assert row.split()[:5] == ["cli", "Succeeded", "3/3", "0", "0"]
     one = kubectl_tune(crds, "get", "cli", "-n", namespace).stdout
     assert all(f"cli-{i}" in one for i in range(3))

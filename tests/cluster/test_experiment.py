@@ -69,10 +69,12 @@ def test_an_experiment_runs_its_trials_as_pods_and_finds_the_best(
 
     table = crds.run("get", "experiments", "-n", namespace).stdout
     header, row = table.splitlines()[:2]
-    assert header.split() == ["NAME", "PHASE", "TRIALS", "RUNNING", "STOPPED", "BEST", "TRIAL-TIME", "AGE"], header
+    assert header.split() == ["NAME", "PHASE", "TRIALS", "RUNNING", "STOPPED", "BEST", "PARETO", "TRIAL-TIME",
+                              "AGE"], header
     assert row.split()[:5] == ["quad", "Succeeded", "8/8", "0", "0"]
     assert float(row.split()[5]) == pytest.approx(body["status"]["bestTrial"]["objectiveValue"], abs=1e-3)
-    assert row.split()[6] == body["status"]["trialTime"] and body["status"]["trialSeconds"] >= 0
+    assert row.split()[6] == "<none>"  # one objective: no Pareto front
+    assert row.split()[7] == body["status"]["trialTime"] and body["status"]["trialSeconds"] >= 0
 
     events = crds.items("events", namespace)
     reasons = {e["reason"] for e in events}
@@ -88,6 +90,28 @@ def test_bayes_tunes_on_the_cluster(operator: OperatorProcess, crds: Kubectl, na
                     interval=0.5)
     check_succeeded_experiment(crds, namespace, "gp", body, 8)
     assert body["status"]["suggester"]["algorithm"] == "bayes"
+
+
+def test_two_objectives_keep_a_pareto_front_on_the_cluster(
+        operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
+    # score (maximize) peaks at x = 0.3, x² (minimize) at x = 0: every x in [0, 0.3] is a trade-off
+    objective = {"metric": "score", "goal": "maximize", "additionalObjectives": [{"metric": "x2", "goal": "minimize"}]}
+    crds.apply(experiment("pareto", algorithm={"name": "bayes", "seed": 4, "settings": {"initialTrials": 4}},
+                          max_trials=8, parallel=2, objective=objective), namespace)
+    body = wait_for(lambda: finished(crds, namespace, "pareto"), timeout=300, what="experiment pareto to finish",
+                    interval=0.5)
+    assert body["status"]["phase"] == "Succeeded"
+    trials = trials_of(crds, namespace, "pareto")
+    losses = {t["metadata"]["name"]: (-t["status"]["metrics"]["score"], t["status"]["metrics"]["x2"]) for t in trials}
+    expected = [name for name, own in losses.items()
+                if not any(all(a <= b for a, b in zip(other, own, strict=True)) and other != own
+                           for other in losses.values())]
+    front = body["status"]["paretoFront"]
+    assert sorted(p["name"] for p in front) == sorted(expected) and body["status"]["paretoSize"] == len(expected)
+    for point in front:
+        assert point["values"] == {"score": -losses[point["name"]][0], "x2": losses[point["name"]][1]}
+    row = crds.run("get", "experiment", "pareto", "-n", namespace).stdout.splitlines()[1].split()
+    assert row[6] == str(len(expected))  # the PARETO column
 
 
 def test_metrics_from_the_log_when_the_source_is_stdout(

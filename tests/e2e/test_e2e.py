@@ -231,7 +231,7 @@ def test_experiment_runs_to_success(allcnn: Cluster) -> None:
 def test_printer_columns(allcnn: Cluster) -> None:
     table = allcnn.kubectl("get", "experiments", "-n", WATCHED_NS).stdout.splitlines()
     header = table[0].split()
-    assert header[:7] == ["NAME", "PHASE", "TRIALS", "RUNNING", "STOPPED", "BEST", "TRIAL-TIME"], table[0]
+    assert header[:8] == ["NAME", "PHASE", "TRIALS", "RUNNING", "STOPPED", "BEST", "PARETO", "TRIAL-TIME"], table[0]
     row = dict(zip(header, next(line for line in table[1:] if line.startswith(EXPERIMENT)).split(), strict=False))
     status = experiment(allcnn)["status"]
     assert row["PHASE"] == "Succeeded"

@@ -70,6 +70,7 @@ def test_printer_columns_and_names() -> None:
         columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
         return [c["name"] for c in columns if not c.get("priority")]
 
-    assert default_columns(experiment) == ["Phase", "Trials", "Running", "Stopped", "Best", "Trial-Time", "Age"]
+    assert default_columns(experiment) == ["Phase", "Trials", "Running", "Stopped", "Best", "Pareto", "Trial-Time",
+                                           "Age"]
     assert default_columns(trial) == ["Phase", "Objective", "Age"]
     assert experiment["spec"]["names"]["categories"] == ["kubetune"]

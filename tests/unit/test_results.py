@@ -14,10 +14,12 @@ from kubetune.api import (
     CurvePoint,
     ExperimentPhase,
     ExperimentStatus,
+    Objective,
     TrialCounts,
     TrialPhase,
     TrialReason,
 )
+from kubetune.lifecycle import plan
 from kubetune.local_state import LocalState
 from kubetune.results import History
 from kubetune.results.history import best_so_far, rows
@@ -60,6 +62,38 @@ def synthetic_history(n: int = 30, *, seed: int = 3) -> History:
                               best_trial=BestTrial(name=best.metadata.name, params=best.spec.params,
                                                    objective_value=best.status.objective_value or 0.0))
     return History.of("exp", spec, status, trials, source="synthetic")
+
+
+def two_objective_history() -> History:
+    """The synthetic history with a second objective, latency, that grows with layers; status from the plan."""
+    base = synthetic_history()
+    objective = {"metric": "accuracy", "goal": "maximize",
+                 "additionalObjectives": [{"metric": "latency", "goal": "minimize"}]}
+    spec = base.spec.model_copy(update={"objective": Objective.model_validate(objective)})
+    trials = []
+    for t in base.trials:
+        if t.status.phase is TrialPhase.SUCCEEDED:
+            latency = 5.0 * float(t.spec.params["layers"]) + 20 * (t.status.objective_value or 0.0)
+            t = t.model_copy(update={"status": t.status.model_copy(
+                update={"metrics": {**t.status.metrics, "latency": latency}})})
+        trials.append(t)
+    exp = experiment().model_copy(update={"spec": spec})
+    status = plan(exp, trials, now="2026-12-01T12:00:00Z").status
+    return History.of("exp", spec, status, trials, source="synthetic")
+
+
+def test_several_objectives_add_the_pareto_front_to_the_page_and_the_summary(tmp_path: Path) -> None:
+    history = two_objective_history()
+    assert history.status.pareto_size and history.status.pareto_size >= 2
+    written = write_report(history, tmp_path)
+    assert [p.name for p in written][-1] == "exp-pareto.png" and written[-1].read_bytes().startswith(PNG)
+    assert '<h2 id="pareto">Pareto front</h2>' in written[0].read_text()
+    text = markdown_summary(history)
+    section = text.split(f"## Pareto front: {history.status.pareto_size} trials")[1].split("##")[0]
+    names = re.findall(r"^\| (exp-\d+) \|", section, re.M)
+    assert sorted(names) == sorted(p.name for p in history.status.pareto_front)
+    assert names[0] == history.status.best_trial.name  # type: ignore[union-attr]  # best accuracy first
+    assert "Pareto front" not in markdown_summary(synthetic_history())
 
 
 def test_rows_give_stopped_and_running_trials_their_last_value_and_failed_ones_none() -> None:
@@ -127,19 +161,21 @@ def test_a_state_file_without_a_spec_is_refused_with_its_name() -> None:
 
 
 @pytest.mark.browser
-def test_the_page_loads_in_chromium_with_no_errors_and_its_plots_render(tmp_path: Path) -> None:
-    page = write_report(synthetic_history(), tmp_path)[0]
+@pytest.mark.parametrize("objectives", [1, 2])
+def test_the_page_loads_in_chromium_with_no_errors_and_its_plots_render(tmp_path: Path, objectives: int) -> None:
+    history = synthetic_history() if objectives == 1 else two_objective_history()
+    page = write_report(history, tmp_path)[0]
     result = visit(page, REPORT_CHECK)
     assert result.errors == []
     assert all(url.startswith(("file:", "data:")) for url in result.requests), result.requests
     checked = result.evaluated
-    assert len(checked["images"]) == 4
+    assert len(checked["images"]) == 3 + objectives
     for image in checked["images"]:
         assert image["complete"] and image["width"] > 300 and image["height"] > 150, image
     assert checked["sections"] == ["Search history", "Parameter importance", "Parameters", "Learning curves",
-                                   "Trials"]
+                                   *(["Pareto front"] if objectives == 2 else []), "Trials"]
     # sorting by the objective: the best trial first when descending, and the order really changed
-    best = synthetic_history().status.best_trial
+    best = history.status.best_trial
     assert best is not None and checked["descending"][0] == best.name
     assert checked["ascending"] != checked["before"] and sorted(checked["ascending"]) == sorted(checked["before"])
     assert result.screenshot.startswith(PNG) and len(result.screenshot) > 50_000

@@ -50,6 +50,7 @@ from kubetune.api.settings import ALGORITHM_SETTINGS, Setting, SettingValue, set
 from kubetune.api.spec import (
     PARAM_REFERENCE,
     SIGNIFICANT_DIGITS,
+    AdditionalObjective,
     Algorithm,
     AlgorithmName,
     Container,
@@ -70,11 +71,13 @@ from kubetune.api.spec import (
     round_significant,
 )
 from kubetune.api.status import (
+    MAX_PARETO_FRONT,
     BestTrial,
     Condition,
     ConditionStatus,
     ExperimentPhase,
     ExperimentStatus,
+    ParetoTrial,
     SuggesterStatus,
     TrialCounts,
 )
@@ -99,6 +102,7 @@ __all__ = [
     "GROUP",
     "MAX_CURVE_POINTS",
     "MAX_EXPERIMENT_NAME",
+    "MAX_PARETO_FRONT",
     "METRIC_PATTERN",
     "NAME_PATTERN",
     "OBJECT_NAME_PATTERN",
@@ -108,6 +112,7 @@ __all__ = [
     "TRIAL_LABEL",
     "TRIAL_REASONS",
     "VERSION",
+    "AdditionalObjective",
     "Algorithm",
     "AlgorithmName",
     "BestTrial",
@@ -132,6 +137,7 @@ __all__ = [
     "Parameter",
     "ParameterType",
     "Params",
+    "ParetoTrial",
     "PodSpec",
     "PodTemplate",
     "Rung",

@@ -161,11 +161,25 @@ class Goal(StrEnum):
     MINIMIZE = "minimize"
 
 
+class AdditionalObjective(Model):
+    """Another metric to optimize at the same time: the experiment then keeps a Pareto front."""
+
+    metric: str = Field(pattern=METRIC_PATTERN, max_length=128, description="Metric the trials report.")
+    goal: Goal = Field(strict=False, description="maximize or minimize.")
+
+
+#: At most this many objectives besides the first (hypervolume and the front's size grow fast).
+MAX_ADDITIONAL_OBJECTIVES = 3
+
+
 class Objective(Model):
     model_config = ConfigDict(
         json_schema_extra=cel(
             ("!has(self.additionalMetrics) || !(self.metric in self.additionalMetrics)",
              "additionalMetrics must not repeat the objective metric"),
+            ("!has(self.additionalObjectives) || self.additionalObjectives.all(o, o.metric != self.metric && "
+             "(!has(self.additionalMetrics) || !(o.metric in self.additionalMetrics)))",
+             "additionalObjectives must not repeat the objective metric or an additionalMetrics name"),
         )
     )
 
@@ -179,6 +193,12 @@ class Objective(Model):
         default_factory=list,
         description="Other metrics to record (not optimized).",
         json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    additional_objectives: Annotated[list[AdditionalObjective], Field(max_length=MAX_ADDITIONAL_OBJECTIVES)] = Field(
+        default_factory=list,
+        description="More metrics to optimize with the first: the experiment keeps the Pareto front of the trials "
+                    "(status.paretoFront); target and bestTrial stay about the first metric.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["metric"]},
     )
 
     @field_validator("target")
@@ -194,11 +214,39 @@ class Objective(Model):
             raise ValueError("additionalMetrics must not repeat the objective metric")
         if len(set(self.additional_metrics)) != len(self.additional_metrics):
             raise ValueError("additionalMetrics must be unique")
+        others = [o.metric for o in self.additional_objectives]
+        if len(set(others)) != len(others):
+            raise ValueError("additionalObjectives must name each metric once")
+        clash = [m for m in others if m == self.metric or m in self.additional_metrics]
+        if clash:
+            raise ValueError(f"additionalObjectives must not repeat the objective metric or an additionalMetrics "
+                             f"name: {', '.join(clash)}")
         return self
 
     @property
     def metric_names(self) -> list[str]:
-        return [self.metric, *self.additional_metrics]
+        """Every declared metric: the objectives first, then the recorded ones."""
+        return [*self.objective_metrics, *self.additional_metrics]
+
+    @property
+    def objective_metrics(self) -> list[str]:
+        """The metrics optimized, the first one first."""
+        return [self.metric, *(o.metric for o in self.additional_objectives)]
+
+    @property
+    def several(self) -> bool:
+        return bool(self.additional_objectives)
+
+    def losses(self, metrics: dict[str, float]) -> tuple[float, ...] | None:
+        """Every objective of ``metrics`` as a loss, in order; None when one is missing or not finite."""
+        goals = [self.goal, *(o.goal for o in self.additional_objectives)]
+        out = []
+        for name, goal in zip(self.objective_metrics, goals, strict=True):
+            value = metrics.get(name)
+            if value is None or not math.isfinite(value):
+                return None
+            out.append(-value if goal is Goal.MAXIMIZE else value)
+        return tuple(out)
 
     def loss(self, value: float) -> float:
         """The objective as a quantity to minimize (what suggesters and stopping rules see)."""

@@ -63,6 +63,18 @@ class BestTrial(Model):
     metrics: dict[str, float] = Field(default_factory=dict)
 
 
+#: The Pareto front in the status holds at most this many trials (a spread chosen by crowding
+#: distance when more are non-dominated; ``paretoSize`` counts them all).
+MAX_PARETO_FRONT = 100
+
+
+class ParetoTrial(Model):
+    """A trial no other finished trial beats on every objective."""
+
+    name: str
+    values: dict[str, float] = Field(description="Its objective values, by metric.")
+
+
 class SuggesterStatus(Model):
     algorithm: str
     state: dict[str, Any] = Field(default_factory=dict, json_schema_extra=PRESERVE_UNKNOWN)
@@ -77,6 +89,12 @@ class ExperimentStatus(Model):
     trial_seconds: int = Field(default=0, description="Run time of the finished trials, summed (seconds).")
     trial_time: str | None = Field(default=None, description="trialSeconds as 1h02m, for the printer column.")
     best_trial: BestTrial | None = None
+    pareto_front: list[ParetoTrial] = Field(
+        default_factory=list, max_length=MAX_PARETO_FRONT,
+        description=f"With additionalObjectives: the non-dominated Succeeded trials (at most {MAX_PARETO_FRONT}).",
+    )
+    pareto_size: int | None = Field(
+        default=None, description="With additionalObjectives: how many Succeeded trials are non-dominated.")
     suggester: SuggesterStatus | None = None
     start_time: str | None = None
     completion_time: str | None = None

@@ -69,7 +69,8 @@ TRIAL_REASONS: dict[TrialReason, tuple[TrialPhase, str, str]] = {
     TrialReason.NON_ZERO_EXIT: (TrialPhase.FAILED, "both",
                                 "the process exited with a non-zero code; the message has the code and the "
                                 "last output line"),
-    TrialReason.OBJECTIVE_MISSING: (TrialPhase.FAILED, "both", "it exited 0 but never reported the objective metric"),
+    TrialReason.OBJECTIVE_MISSING: (TrialPhase.FAILED, "both", "it exited 0 but never reported the objective metric "
+                                                               "(or one of the additionalObjectives)"),
     TrialReason.METRICS_NOT_FINITE: (TrialPhase.FAILED, "both", "a declared metric was NaN or infinite"),
     TrialReason.METRICS_INVALID: (TrialPhase.FAILED, "both",
                                   "the report is not a JSON object of numbers (or, locally, not a regular file)"),

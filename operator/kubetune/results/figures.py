@@ -237,3 +237,45 @@ def learning_curves(history: History) -> bytes | None:
     ax.grid(alpha=0.3)
     _legend(ax)
     return _png(figure)
+
+
+def pareto_front(history: History) -> bytes | None:
+    """With several objectives: every Succeeded trial on the first two, the front drawn through its
+    trials (a third objective is the colour)."""
+    objective = history.spec.objective
+    if not objective.several:
+        return None
+    names = objective.objective_metrics
+    done = [t for t in history.trials if t.status.phase is TrialPhase.SUCCEEDED
+            and objective.losses(t.status.metrics) is not None]
+    if not done:
+        return None
+    plt = _pyplot()
+    front = {p.name for p in history.status.pareto_front}
+    figure, ax = plt.subplots(figsize=(7.5, 5.0))
+    xs = [t.status.metrics[names[0]] for t in done]
+    ys = [t.status.metrics[names[1]] for t in done]
+    third = [t.status.metrics[names[2]] for t in done] if len(names) > 2 else None
+
+    def paint(indexes: list[int], plain: str) -> dict[str, Any]:
+        return {"c": [third[i] for i in indexes], "cmap": "viridis"} if third is not None else {"color": plain}
+
+    on = [i for i, t in enumerate(done) if t.metadata.name in front]
+    off = [i for i in range(len(done)) if i not in on]
+    if off:
+        ax.scatter([xs[i] for i in off], [ys[i] for i in off], s=22, alpha=0.6, zorder=2, label="dominated",
+                   **paint(off, "#9e9e9e"))
+    if on:
+        points = sorted((xs[i], ys[i]) for i in on)  # on two objectives the front is monotone in the first
+        ax.plot([p[0] for p in points], [p[1] for p in points], color="#d62728", linewidth=1.2, zorder=3)
+        scatter = ax.scatter([xs[i] for i in on], [ys[i] for i in on], s=46, zorder=4, edgecolors="black",
+                             linewidths=0.6, label=f"Pareto front: {history.status.pareto_size or len(on)}",
+                             **paint(on, "#d62728"))
+        if third is not None:
+            figure.colorbar(scatter, ax=ax, label=f"{names[2]} ({objective.additional_objectives[1].goal.value})")
+    ax.set_xlabel(f"{names[0]} ({objective.goal.value})")
+    ax.set_ylabel(f"{names[1]} ({objective.additional_objectives[0].goal.value})")
+    ax.set_title(f"{history.name}: the trade-off between {names[0]} and {names[1]}", fontsize=10)
+    ax.grid(alpha=0.3)
+    _legend(ax)
+    return _png(figure)

@@ -27,6 +27,8 @@ SECTIONS = (
     ("slices", "Parameters", "The objective against each parameter; colour is the trial index (late trials are "
                              "yellow), the star the best trial."),
     ("curves", "Learning curves", "The objective at each step the trials reported."),
+    ("pareto", "Pareto front", "Every succeeded trial on the first two objectives; the front joins the trials no "
+                               "other trial beats on every objective."),
 )
 
 
@@ -117,6 +119,15 @@ def markdown_summary(history: History, *, top: int = 10) -> str:
         for r in ranked[:top]:
             values = " | ".join(_param(r.trial.spec.params[n]) for n in names)
             lines.append(f"| {r.name} | {_number(r.value)} | {values} |")
+    if history.spec.objective.several:
+        metrics = history.spec.objective.objective_metrics
+        first = history.spec.objective
+        front = sorted(history.status.pareto_front, key=lambda p: first.loss(p.values.get(first.metric, math.nan)))
+        size = history.status.pareto_size or 0
+        kept = f" (the {len(front)} the status keeps)" if len(front) < size else ""
+        lines += ["", f"## Pareto front: {size} trials{kept}", "",
+                  "| trial | " + " | ".join(metrics) + " |", "| --- | " + " | ".join("---:" for _ in metrics) + " |"]
+        lines += [f"| {p.name} | " + " | ".join(_number(p.values.get(m)) for m in metrics) + " |" for p in front]
     importance = parameter_importance(history)
     lines += ["", "## Parameter importance", ""]
     if importance is None:
@@ -253,6 +264,8 @@ def render_html(history: History, images: dict[str, bytes | None], importance: I
         parts.append(f"<p>Best trial <b>{html.escape(best.name)}</b>: {html.escape(objective.metric)} = "
                      f"{best.objective_value:.6g} with {html.escape(params)}</p>")
     for stem, heading, caption in SECTIONS:
+        if stem == "pareto" and not history.spec.objective.several:
+            continue
         parts.append(f'<h2 id="{stem}">{html.escape(heading)}</h2>')
         if stem == "importance":
             caption = importance_note(importance)
@@ -273,6 +286,8 @@ def _nothing(stem: str, importance: Importance | None) -> str:
         return importance_note(importance)
     if stem == "curves":
         return "No trial reported a learning curve of the objective (progress lines with two steps or more)."
+    if stem == "pareto":
+        return "No trial has reported every objective yet."
     return "No trial has an objective value yet."
 
 
@@ -284,6 +299,7 @@ def write_report(history: History, out_dir: Path) -> list[Path]:
         "importance": lambda: figures.importance_bars(history, importance),
         "slices": lambda: figures.slices(history),
         "curves": lambda: figures.learning_curves(history),
+        "pareto": lambda: figures.pareto_front(history),
     }
     images = {stem: make() for stem, make in draw.items()}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -27,10 +27,16 @@ class SuggesterError(ValueError):
 
 @dataclass(frozen=True)
 class Observation:
-    """A finished trial: its assignment and its loss, or ``loss=None`` when the trial failed."""
+    """A finished trial: its assignment and its loss, or ``loss=None`` when the trial failed.
+
+    With several objectives (``spec.objective.additionalObjectives``) ``loss`` is the first and
+    ``losses`` the others', in the spec's order (each a loss: smaller is better); empty with one
+    objective, or where the trial reported only the first (an early-stopped one).
+    """
 
     params: Params
     loss: float | None
+    losses: tuple[float, ...] = ()
 
     @property
     def failed(self) -> bool:

@@ -42,6 +42,7 @@ from kubetune.suggest.bayes.feasibility import MIN_FAILURES, SuccessModel
 from kubetune.suggest.bayes.gp import CandidatePosterior, GaussianProcess, Hyperparameters, fit_hyperparameters
 from kubetune.suggest.bayes.optimize import MixedSpaceOptimizer, candidate_unit_points
 from kubetune.suggest.bayes.transform import targets_from_losses
+from kubetune.suggest.multiobjective import scalarize
 from kubetune.suggest.sobol import fresh_sobol_params
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class BayesSearch:
         check_table_settings(self.name, settings)
 
     def suggest(self, request: SuggestRequest) -> Suggestion:
+        request = scalarize(request)  # several objectives: one random scalarization per request
         space, settings = request.space, request.settings
         n_init = int(settings.get("initialTrials", default_initial_trials(space)))  # its table default is None
         excluded = tried_keys(request)

@@ -1,0 +1,133 @@
+"""Several objectives: the Pareto front in the status, the metrics a trial must report, random scalarizations."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kubetune.api import MAX_PARETO_FRONT, MetricsSource, Objective, TrialPhase
+from kubetune.lifecycle import pareto_front, plan
+from kubetune.metrics import harvest
+from kubetune.pareto import crowding_distance, dominates, non_dominated, spread
+from kubetune.space import Space
+from kubetune.suggest import Observation, SuggestRequest, get_suggester
+from kubetune.suggest.multiobjective import scalarize, weights
+from tests.unit.factories import experiment, trial
+
+NOW = "2026-01-01T00:00:00Z"
+TWO = {"metric": "accuracy", "goal": "maximize", "additionalObjectives": [{"metric": "latency", "goal": "minimize"}]}
+
+
+@pytest.mark.parametrize(("points", "front"), [
+    ([(1, 2), (2, 1), (2, 2)], [0, 1]),                 # (2, 2) is dominated by both
+    ([(1, 1), (1, 1), (0, 2)], [0, 2]),                 # a repeated point is kept once
+    ([(3, 3)], [0]),
+    ([(1, 2, 3), (2, 1, 3), (3, 3, 0), (3, 3, 3)], [0, 1, 2]),
+    ([(0, 0), (1, 1), (0, 1)], [0]),                    # one point better on every axis
+    ([], []),
+])
+def test_non_dominated(points: list[tuple[float, ...]], front: list[int]) -> None:
+    assert non_dominated(points) == front
+    for i in front:
+        assert not any(dominates(points[j], points[i]) for j in range(len(points)))
+
+
+def test_spread_keeps_the_ends_and_drops_the_most_crowded() -> None:
+    line = [(x, 1 - x) for x in (0.0, 0.1, 0.11, 0.12, 0.5, 0.9, 1.0)]
+    assert math.isinf(crowding_distance(line)[0]) and math.isinf(crowding_distance(line)[-1])
+    kept = spread(line, 5)
+    assert kept[0] == 0 and kept[-1] == 6 and 4 in kept and len(kept) == 5
+    assert sum(i in kept for i in (1, 2, 3)) == 1  # the crowded cluster is thinned to one
+
+
+def two_objective_trials(n: int) -> list[Any]:
+    trials = []
+    for i in range(n):
+        accuracy, latency = 0.5 + 0.4 * i / n, 10.0 + 100.0 * (i / n) ** 2
+        t = trial(i, TrialPhase.SUCCEEDED, value=accuracy)
+        trials.append(t.model_copy(update={"status": t.status.model_copy(
+            update={"metrics": {"accuracy": accuracy, "latency": latency}})}))
+    return trials
+
+
+def test_the_status_keeps_the_front_its_size_and_the_best_on_the_first_objective() -> None:
+    trials = two_objective_trials(6)
+    dominated = trial(6, TrialPhase.SUCCEEDED, value=0.5)  # as accurate as trial 0 and slower
+    dominated = dominated.model_copy(update={"status": dominated.status.model_copy(
+        update={"metrics": {"accuracy": 0.5, "latency": 50.0}})})
+    failed = trial(7, TrialPhase.FAILED)
+    decision = plan(experiment(objective=TWO, maxTrials=8), [*trials, dominated, failed], now=NOW)
+    status = decision.status
+    assert [p.name for p in status.pareto_front] == [f"exp-{i}" for i in range(6)]
+    assert status.pareto_size == 6
+    assert status.pareto_front[2].values == {"accuracy": trials[2].status.metrics["accuracy"],
+                                             "latency": trials[2].status.metrics["latency"]}
+    assert status.best_trial is not None and status.best_trial.name == "exp-5"  # the most accurate
+
+
+def test_a_front_larger_than_the_status_holds_is_thinned_and_counted() -> None:
+    trials = two_objective_trials(MAX_PARETO_FRONT + 20)
+    front, size = pareto_front(experiment(objective=TWO, maxTrials=1000), trials)
+    assert size == MAX_PARETO_FRONT + 20 and len(front) == MAX_PARETO_FRONT
+    assert front[0].name == "exp-0" and front[-1].name == f"exp-{MAX_PARETO_FRONT + 19}"  # the ends stay
+
+
+def test_one_objective_has_no_front() -> None:
+    assert pareto_front(experiment(), two_objective_trials(3)) == ([], None)
+
+
+def test_a_trial_must_report_every_objective() -> None:
+    objective = Objective.model_validate(TWO)
+    outcome = harvest(objective=objective, source=MetricsSource.TERMINATION_MESSAGE, exit_code=0,
+                      report='{"accuracy": 0.9}', output="")
+    assert not outcome.succeeded and outcome.reason.value == "ObjectiveMissing"
+    assert "objective metric 'latency' was not reported in the final report" in outcome.message
+    done = harvest(objective=objective, source=MetricsSource.TERMINATION_MESSAGE, exit_code=0,
+                   report='{"accuracy": 0.9, "latency": 12}', output="")
+    assert done.succeeded and done.metrics == {"accuracy": 0.9, "latency": 12.0}
+    assert objective.losses(done.metrics) == (-0.9, 12.0)
+
+
+@pytest.mark.parametrize(("objective", "words"), [
+    ({**TWO, "additionalObjectives": [{"metric": "accuracy", "goal": "minimize"}]}, "must not repeat"),
+    ({**TWO, "additionalMetrics": ["latency"]}, "must not repeat the objective metric or an additionalMetrics"),
+    ({**TWO, "additionalObjectives": [{"metric": "a", "goal": "minimize"}] * 2}, "each metric once"),
+    ({**TWO, "additionalObjectives": [{"metric": f"m{i}", "goal": "minimize"} for i in range(4)]}, "at most 3"),
+])
+def test_bad_additional_objectives_are_refused(objective: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        Objective.model_validate(objective)
+
+
+def request_of(observations: list[Observation], start: int, seed: int = 1) -> SuggestRequest:
+    space = Space(experiment(parameters=[{"name": "x", "type": "double", "min": 0.0, "max": 1.0}]).spec.parameters)
+    return SuggestRequest(space=space, observations=observations, pending=[], n=1, seed=seed, start_index=start)
+
+
+def test_scalarization_is_a_fixed_function_of_the_request_and_its_weights_lie_on_the_simplex() -> None:
+    observations = [Observation({"x": x}, x, ((1 - x) * 10,)) for x in (0.0, 0.5, 1.0)]
+    one, again = scalarize(request_of(observations, 3)), scalarize(request_of(observations, 3))
+    assert one.observations == again.observations
+    w = weights(request_of(observations, 3), 2)
+    assert w.sum() == pytest.approx(1.0) and (w >= 0).all()
+    assert not np.allclose(w, weights(request_of(observations, 4), 2))
+    assert all(not o.losses for o in one.observations)
+    single = [Observation({"x": 0.2}, 0.2)]
+    assert scalarize(request_of(single, 0)).observations == single  # one objective: untouched
+
+
+@pytest.mark.parametrize("algorithm", ["bayes", "tpe"])
+def test_with_two_conflicting_objectives_the_suggestions_cover_the_front(algorithm: str) -> None:
+    """f1 = x², f2 = (x − 1)²: every x in [0, 1] is on the front. One objective would crowd x near 0."""
+    observations: list[Observation] = []
+    suggester = get_suggester(algorithm)
+    for i in range(30):
+        (params,) = suggester.suggest(request_of(observations, i, seed=5)).params
+        x = float(params["x"])
+        observations.append(Observation(params, x * x, ((x - 1) ** 2,)))
+    late = [float(o.params["x"]) for o in observations[10:]]
+    assert min(late) < 0.3 and max(late) > 0.7, sorted(late)
+    assert sum(0.2 < x < 0.8 for x in late) >= 3, sorted(late)
