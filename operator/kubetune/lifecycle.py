@@ -30,6 +30,7 @@ from kubetune.api import (
     ExperimentPhase,
     ExperimentSpec,
     ExperimentStatus,
+    Objective,
     Params,
     ParetoTrial,
     Rung,
@@ -106,12 +107,20 @@ def experiment_seed(experiment: Experiment) -> int:
     return zlib.crc32(experiment.metadata.name.encode()) & 0x7FFFFFFF
 
 
-def count_trials(trials: Sequence[Trial]) -> TrialCounts:
+def count_trials(trials: Sequence[Trial], experiment: Experiment | None = None) -> TrialCounts:
     counts = TrialCounts(created=len(trials))
+    objective = experiment.spec.objective if experiment is not None else None
     for t in trials:
         name = t.status.phase.counter
         setattr(counts, name, getattr(counts, name) + 1)
+        if objective is not None and t.status.phase is TrialPhase.SUCCEEDED and not feasible(objective, t):
+            counts.infeasible += 1
     return counts
+
+
+def feasible(objective: Objective, trial: Trial) -> bool:
+    """A Succeeded trial whose metrics keep every constraint (always, without constraints)."""
+    return not objective.constraints or objective.feasible(trial.status.metrics)
 
 
 def trial_seconds(trials: Sequence[Trial]) -> int:
@@ -138,12 +147,12 @@ def format_duration(seconds: int) -> str:
 
 
 def best_trial(experiment: Experiment, trials: Sequence[Trial]) -> BestTrial | None:
-    """The succeeded trial with the best objective (the lower index wins a tie)."""
+    """The feasible succeeded trial with the best objective (the lower index wins a tie)."""
     objective = experiment.spec.objective
     best: Trial | None = None
     for t in sorted(trials, key=lambda t: t.spec.index):
         value = t.status.objective_value
-        if t.status.phase is not TrialPhase.SUCCEEDED or value is None:
+        if t.status.phase is not TrialPhase.SUCCEEDED or value is None or not feasible(objective, t):
             continue
         if best is None or objective.better(value, best.status.objective_value or 0.0):
             best = t
@@ -158,13 +167,13 @@ def best_trial(experiment: Experiment, trials: Sequence[Trial]) -> BestTrial | N
 
 
 def pareto_front(experiment: Experiment, trials: Sequence[Trial]) -> tuple[list[ParetoTrial], int | None]:
-    """With additionalObjectives: the non-dominated Succeeded trials (at most MAX_PARETO_FRONT, a
+    """With additionalObjectives: the non-dominated feasible Succeeded trials (at most MAX_PARETO_FRONT, a
     spread kept by crowding distance) and how many there are; ``([], None)`` with one objective."""
     objective = experiment.spec.objective
     if not objective.several:
         return [], None
     done = [(t, objective.losses(t.status.metrics)) for t in sorted(trials, key=lambda t: t.spec.index)
-            if t.status.phase is TrialPhase.SUCCEEDED]
+            if t.status.phase is TrialPhase.SUCCEEDED and feasible(objective, t)]
     scored = [(t, losses) for t, losses in done if losses is not None]
     front = [scored[i] for i in pareto.non_dominated([losses for _, losses in scored])]
     kept = [front[i] for i in pareto.spread([losses for _, losses in front], MAX_PARETO_FRONT)]
@@ -238,7 +247,7 @@ def _end_reason(experiment: Experiment, counts: TrialCounts, best: BestTrial | N
 def _budget_end(best: BestTrial | None, reason: str, why: str) -> tuple[ExperimentPhase, str, str]:
     """The end of a budget (trials or search space): Succeeded with a best trial, else Failed."""
     if best is None:
-        return ExperimentPhase.FAILED, NO_SUCCESSFUL_TRIAL, f"{why}, and none succeeded"
+        return ExperimentPhase.FAILED, NO_SUCCESSFUL_TRIAL, f"{why}, and none succeeded (or kept the constraints)"
     return ExperimentPhase.SUCCEEDED, reason, f"{why}; best {best.name} = {best.objective_value:g}"
 
 
@@ -278,7 +287,7 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
     spec = experiment.spec
     old = experiment.status or ExperimentStatus()
     generation = experiment.metadata.generation
-    counts = count_trials(trials)
+    counts = count_trials(trials, experiment)
     best = best_trial(experiment, trials)
     front, front_size = pareto_front(experiment, trials)
     seconds = trial_seconds(trials)
@@ -329,6 +338,7 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
             n=sum(point is None or len(point) < space.dim for point in slots),
             seed=experiment_seed(experiment), start_index=next_index,
             state=previous_state, settings=spec.algorithm.settings,
+            constraints=[(c.min, c.max) for c in spec.objective.constraints],
         )
         suggested: list[Params] = []
         state = dict(previous_state)

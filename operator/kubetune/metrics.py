@@ -152,5 +152,8 @@ def harvest(
                 else f"objective metrics {', '.join(map(repr, missing))} were")
         return Outcome(False, TrialReason.OBJECTIVE_MISSING, f"{what} not reported {where}", metrics=metrics)
     value = metrics[objective.metric]
-    return Outcome(True, TrialReason.COMPLETED, f"{objective.metric}={value:g}", metrics=metrics,
-                   objective_value=value)
+    message = f"{objective.metric}={value:g}"
+    violations = objective.violations(metrics)
+    if violations:
+        message += f"; infeasible: {', '.join(violations)}"
+    return Outcome(True, TrialReason.COMPLETED, message, metrics=metrics, objective_value=value)

@@ -39,6 +39,12 @@ def other_losses(objective: Objective, metrics: dict[str, float]) -> tuple[float
     return losses[1:] if losses is not None else ()
 
 
+def constraint_values(objective: Objective, metrics: dict[str, float]) -> tuple[float | None, ...]:
+    """Each constrained metric's value (None where missing or not finite); empty without constraints."""
+    return tuple(v if (v := metrics.get(name)) is not None and math.isfinite(v) else None
+                 for name in objective.constraint_metrics)
+
+
 def suggester_view(space: Space, trials: Sequence[Trial], experiment: Experiment) -> tuple[
         list[Observation], list[Params]]:
     """(observations, pending) for the suggester; see the module docstring."""
@@ -53,10 +59,12 @@ def suggester_view(space: Space, trials: Sequence[Trial], experiment: Experiment
         phase = t.status.phase
         if phase is TrialPhase.SUCCEEDED and t.status.objective_value is not None:
             observations.append(Observation(params, objective.loss(t.status.objective_value),
-                                            other_losses(objective, t.status.metrics)))
+                                            other_losses(objective, t.status.metrics),
+                                            constraint_values(objective, t.status.metrics)))
         elif phase is TrialPhase.EARLY_STOPPED:
-            observations.append(Observation(params, partial_loss(t, experiment),
-                                            other_losses(objective, curves.last_metrics(t.status.curve))))
+            reached = curves.last_metrics(t.status.curve)
+            observations.append(Observation(params, partial_loss(t, experiment), other_losses(objective, reached),
+                                            constraint_values(objective, reached)))
         elif phase is TrialPhase.FAILED:
             observations.append(Observation(params, None))
         elif not phase.finished:

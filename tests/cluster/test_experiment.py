@@ -8,7 +8,7 @@ import pytest
 
 from kubetune.api import EXPERIMENT_LABEL
 from tests.cluster.conftest import Kubectl, OperatorProcess, wait_for
-from tests.cluster.manifests import experiment, score
+from tests.cluster.manifests import QUADRATIC, experiment, score
 
 pytestmark = pytest.mark.cluster
 
@@ -44,7 +44,7 @@ def check_succeeded_experiment(kube: Kubectl, namespace: str, name: str, body: d
     assert status["bestTrial"]["name"] == best["metadata"]["name"]
     assert status["bestTrial"]["objectiveValue"] == best["status"]["objectiveValue"]
     assert status["trials"] == {"created": max_trials, "pending": 0, "running": 0, "succeeded": max_trials,
-                                "failed": 0, "killed": 0, "earlyStopped": 0}
+                                "failed": 0, "killed": 0, "earlyStopped": 0, "infeasible": 0}
     assert status["progress"] == f"{max_trials}/{max_trials}"
     condition = next(c for c in status["conditions"] if c["type"] == "Succeeded")
     assert condition["status"] == "True" and condition["reason"] == "MaxTrialsReached"
@@ -73,8 +73,9 @@ def test_an_experiment_runs_its_trials_as_pods_and_finds_the_best(
                               "AGE"], header
     assert row.split()[:5] == ["quad", "Succeeded", "8/8", "0", "0"]
     assert float(row.split()[5]) == pytest.approx(body["status"]["bestTrial"]["objectiveValue"], abs=1e-3)
-    assert row.split()[6] == "<none>"  # one objective: no Pareto front
-    assert row.split()[7] == body["status"]["trialTime"] and body["status"]["trialSeconds"] >= 0
+    pareto = header.index("PARETO")
+    assert row[pareto:header.index("TRIAL-TIME")].strip() == ""  # one objective: no Pareto front, an empty cell
+    assert row.split()[6] == body["status"]["trialTime"] and body["status"]["trialSeconds"] >= 0
 
     events = crds.items("events", namespace)
     reasons = {e["reason"] for e in events}
@@ -94,15 +95,24 @@ def test_bayes_tunes_on_the_cluster(operator: OperatorProcess, crds: Kubectl, na
 
 def test_two_objectives_keep_a_pareto_front_on_the_cluster(
         operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
-    # score (maximize) peaks at x = 0.3, x² (minimize) at x = 0: every x in [0, 0.3] is a trade-off
-    objective = {"metric": "score", "goal": "maximize", "additionalObjectives": [{"metric": "x2", "goal": "minimize"}]}
-    crds.apply(experiment("pareto", algorithm={"name": "bayes", "seed": 4, "settings": {"initialTrials": 4}},
+    # score (maximize) peaks at x = 0.3, x² (minimize) at x = 0: every x in [0, 0.3] is a trade-off;
+    # a trial with y above 0.8 breaks the constraint and is on no front
+    objective = {"metric": "score", "goal": "maximize", "additionalObjectives": [{"metric": "x2", "goal": "minimize"}],
+                 "constraints": [{"metric": "y", "max": 0.8}]}
+    script = QUADRATIC.replace("'x2': x * x}", "'x2': x * x, 'y': y}")
+    crds.apply(experiment("pareto", script, algorithm={"name": "bayes", "seed": 4, "settings": {"initialTrials": 4}},
                           max_trials=8, parallel=2, objective=objective), namespace)
     body = wait_for(lambda: finished(crds, namespace, "pareto"), timeout=300, what="experiment pareto to finish",
                     interval=0.5)
     assert body["status"]["phase"] == "Succeeded"
     trials = trials_of(crds, namespace, "pareto")
-    losses = {t["metadata"]["name"]: (-t["status"]["metrics"]["score"], t["status"]["metrics"]["x2"]) for t in trials}
+    feasible = [t for t in trials if t["status"]["metrics"]["y"] <= 0.8]
+    assert body["status"]["trials"]["infeasible"] == len(trials) - len(feasible)
+    for t in trials:
+        if t not in feasible:
+            assert "infeasible: y=" in t["status"]["message"] and "above max 0.8" in t["status"]["message"]
+    losses = {t["metadata"]["name"]: (-t["status"]["metrics"]["score"], t["status"]["metrics"]["x2"])
+              for t in feasible}
     expected = [name for name, own in losses.items()
                 if not any(all(a <= b for a, b in zip(other, own, strict=True)) and other != own
                            for other in losses.values())]

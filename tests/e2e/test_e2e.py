@@ -232,7 +232,9 @@ def test_printer_columns(allcnn: Cluster) -> None:
     table = allcnn.kubectl("get", "experiments", "-n", WATCHED_NS).stdout.splitlines()
     header = table[0].split()
     assert header[:8] == ["NAME", "PHASE", "TRIALS", "RUNNING", "STOPPED", "BEST", "PARETO", "TRIAL-TIME"], table[0]
-    row = dict(zip(header, next(line for line in table[1:] if line.startswith(EXPERIMENT)).split(), strict=False))
+    line = next(line for line in table[1:] if line.startswith(EXPERIMENT))
+    starts = [table[0].index(name) for name in header] + [len(line)]  # cells by the header's columns: one is empty
+    row = {name: line[a:b].strip() for name, a, b in zip(header, starts, starts[1:], strict=False)}
     status = experiment(allcnn)["status"]
     assert row["PHASE"] == "Succeeded"
     assert row["TRIALS"] == status["progress"] and row["TRIALS"].endswith(f"/{MAX_TRIALS}")
@@ -240,6 +242,7 @@ def test_printer_columns(allcnn: Cluster) -> None:
     assert row["STOPPED"] == str(status["trials"]["earlyStopped"])
     assert float(row["BEST"]) == pytest.approx(status["bestTrial"]["objectiveValue"], rel=1e-6)
     assert row["TRIAL-TIME"] == status["trialTime"] and status["trialSeconds"] > 0
+    assert row["PARETO"] == ""  # one objective
 
 
 def test_every_trial_that_trained_has_its_learning_curve_and_stopped_ones_are_gone(allcnn: Cluster) -> None:

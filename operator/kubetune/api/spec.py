@@ -170,6 +170,45 @@ class AdditionalObjective(Model):
 
 #: At most this many objectives besides the first (hypervolume and the front's size grow fast).
 MAX_ADDITIONAL_OBJECTIVES = 3
+MAX_CONSTRAINTS = 8
+
+
+class Constraint(Model):
+    """A metric a trial's result must keep within bounds to count (``min`` ≤ value ≤ ``max``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            ("has(self.min) || has(self.max)", "a constraint needs min or max"),
+            ("!has(self.min) || !has(self.max) || self.min <= self.max", "a constraint's min must not exceed its max"),
+        )
+    )
+
+    metric: str = Field(pattern=METRIC_PATTERN, max_length=128, description="Metric the trials report.")
+    min: float | None = Field(default=None, description="The smallest value a feasible trial may report.")
+    max: float | None = Field(default=None, description="The largest value a feasible trial may report.")
+
+    @field_validator("min", "max")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Self:
+        if self.min is None and self.max is None:
+            raise ValueError("a constraint needs min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"a constraint's min must not exceed its max ({self.min:g} > {self.max:g})")
+        return self
+
+    def violation(self, value: float) -> str | None:
+        """How ``value`` breaks this constraint (None: it does not)."""
+        if self.min is not None and not value >= self.min:
+            return f"{self.metric}={value:g} below min {self.min:g}"
+        if self.max is not None and not value <= self.max:
+            return f"{self.metric}={value:g} above max {self.max:g}"
+        return None
 
 
 class Objective(Model):
@@ -180,6 +219,9 @@ class Objective(Model):
             ("!has(self.additionalObjectives) || self.additionalObjectives.all(o, o.metric != self.metric && "
              "(!has(self.additionalMetrics) || !(o.metric in self.additionalMetrics)))",
              "additionalObjectives must not repeat the objective metric or an additionalMetrics name"),
+            ("!has(self.constraints) || self.constraints.all(c, c.metric != self.metric && "
+             "(!has(self.additionalObjectives) || self.additionalObjectives.all(o, o.metric != c.metric)))",
+             "a constraint must not be on an objective metric"),
         )
     )
 
@@ -198,6 +240,13 @@ class Objective(Model):
         default_factory=list,
         description="More metrics to optimize with the first: the experiment keeps the Pareto front of the trials "
                     "(status.paretoFront); target and bestTrial stay about the first metric.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["metric"]},
+    )
+
+    constraints: Annotated[list[Constraint], Field(max_length=MAX_CONSTRAINTS)] = Field(
+        default_factory=list,
+        description="Bounds on other metrics: a trial that breaks one is infeasible, and neither the best trial "
+                    "nor on the Pareto front.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["metric"]},
     )
 
@@ -221,12 +270,37 @@ class Objective(Model):
         if clash:
             raise ValueError(f"additionalObjectives must not repeat the objective metric or an additionalMetrics "
                              f"name: {', '.join(clash)}")
+        bounded = [c.metric for c in self.constraints]
+        if len(set(bounded)) != len(bounded):
+            raise ValueError("constraints must name each metric once")
+        on_objective = [m for m in bounded if m in self.objective_metrics]
+        if on_objective:
+            raise ValueError(f"a constraint must not be on an objective metric: {', '.join(on_objective)}")
         return self
 
     @property
+    def constraint_metrics(self) -> list[str]:
+        return [c.metric for c in self.constraints]
+
+    def violations(self, metrics: dict[str, float]) -> list[str]:
+        """How ``metrics`` break the constraints (a missing or non-finite value breaks its constraint)."""
+        out = []
+        for c in self.constraints:
+            value = metrics.get(c.metric)
+            if value is None or not math.isfinite(value):
+                out.append(f"{c.metric} not reported")
+            elif (problem := c.violation(value)) is not None:
+                out.append(problem)
+        return out
+
+    def feasible(self, metrics: dict[str, float]) -> bool:
+        return not self.violations(metrics)
+
+    @property
     def metric_names(self) -> list[str]:
-        """Every declared metric: the objectives first, then the recorded ones."""
-        return [*self.objective_metrics, *self.additional_metrics]
+        """Every declared metric: the objectives first, then the constrained and the recorded ones."""
+        names = [*self.objective_metrics, *self.constraint_metrics, *self.additional_metrics]
+        return list(dict.fromkeys(names))
 
     @property
     def objective_metrics(self) -> list[str]:

@@ -46,6 +46,7 @@ class TrialCounts(Model):
     failed: int = 0
     killed: int = 0
     early_stopped: int = 0
+    infeasible: int = Field(default=0, description="Succeeded trials that break a constraint (counted in succeeded).")
 
     @property
     def active(self) -> int:

@@ -83,8 +83,13 @@ def trace(history: History) -> bytes | None:
     figure, ax = plt.subplots(figsize=(8.5, 4.2))
     lo, hi = _value_limits(valued + ([history.spec.objective.target] if history.spec.objective.target else []))
     floor = lo if maximize(history) else hi  # failures sit at the worse edge
+    infeasible = [(r.index, r.value) for r in table if not r.feasible and r.value is not None]
+    if infeasible:
+        xs, ys = zip(*infeasible, strict=True)
+        ax.scatter(xs, ys, s=34, marker="o", facecolors="none", edgecolors="#8c564b", linewidths=1.2, zorder=3,
+                   label=f"breaks a constraint: {len(infeasible)}")
     for phase in TrialPhase:
-        group = [r for r in table if r.phase is phase]
+        group = [r for r in table if r.phase is phase and r.feasible]
         points = [(r.index, r.value) for r in group if r.value is not None]
         if phase is TrialPhase.FAILED:
             points = [(r.index, floor) for r in group]

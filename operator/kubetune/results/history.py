@@ -47,6 +47,8 @@ class Row:
     partial: bool
     seconds: float | None
     steps: int | None
+    #: False for a Succeeded trial that breaks a constraint (never the best, never on the front).
+    feasible: bool = True
 
     @property
     def name(self) -> str:
@@ -73,8 +75,10 @@ def rows(history: History) -> list[Row]:
         if value is not None and not math.isfinite(value):
             value = None
         end = status.completion_time or (now_rfc3339() if status.phase is TrialPhase.RUNNING else None)
+        feasible = not (history.spec.objective.constraints and status.phase is TrialPhase.SUCCEEDED
+                        and not history.spec.objective.feasible(status.metrics))
         out.append(Row(trial=trial, value=value, partial=partial, seconds=seconds_between(status.start_time, end),
-                       steps=status.last_step))
+                       steps=status.last_step, feasible=feasible))
     return out
 
 
@@ -83,10 +87,10 @@ def maximize(history: History) -> bool:
 
 
 def best_so_far(history: History) -> list[tuple[int, float]]:
-    """``(index, best objective of the Succeeded trials up to it)``, one point per Succeeded trial."""
+    """``(index, best objective of the feasible Succeeded trials up to it)``, one point per such trial."""
     better = max if maximize(history) else min
     out: list[tuple[int, float]] = []
     for row in rows(history):
-        if row.phase is TrialPhase.SUCCEEDED and row.value is not None:
+        if row.phase is TrialPhase.SUCCEEDED and row.value is not None and row.feasible:
             out.append((row.index, row.value if not out else better(out[-1][1], row.value)))
     return out

@@ -68,7 +68,7 @@ def _metric_names(history: History) -> list[str]:
 
 def _ranked(history: History, table: Sequence[Row]) -> list[Row]:
     """Succeeded trials, best first."""
-    done = [r for r in table if r.phase is TrialPhase.SUCCEEDED and r.value is not None]
+    done = [r for r in table if r.phase is TrialPhase.SUCCEEDED and r.value is not None and r.feasible]
     return sorted(done, key=lambda r: (-(r.value or 0.0) if maximize(history) else (r.value or 0.0), r.index))
 
 
@@ -102,7 +102,8 @@ def markdown_summary(history: History, *, top: int = 10) -> str:
              f"- phase: **{status.phase.value}**" + (f" ({_condition(history)})" if _condition(history) else ""),
              f"- trials: {counts.finished}/{history.spec.max_trials} finished — {counts.succeeded} succeeded, "
              f"{counts.failed} failed, {counts.early_stopped} early-stopped, {counts.killed} killed, "
-             f"{counts.active} running",
+             f"{counts.active} running" + (f"; {counts.infeasible} of the succeeded break a constraint"
+                                           if counts.infeasible else ""),
              f"- objective: {objective.metric} ({objective.goal.value})"
              + (f", target {objective.target:g}" if objective.target is not None else ""),
              f"- trial time: {_duration(status.trial_seconds)}"]
@@ -113,7 +114,8 @@ def markdown_summary(history: History, *, top: int = 10) -> str:
     ranked = _ranked(history, table)
     names = [p.name for p in history.spec.parameters]
     if ranked:
-        lines += ["", f"## Best {min(top, len(ranked))} of {len(ranked)} succeeded trials", "",
+        kind = "feasible succeeded" if history.spec.objective.constraints else "succeeded"
+        lines += ["", f"## Best {min(top, len(ranked))} of {len(ranked)} {kind} trials", "",
                   "| trial | " + objective.metric + " | " + " | ".join(names) + " |",
                   "| --- | ---: | " + " | ".join("---" for _ in names) + " |"]
         for r in ranked[:top]:
@@ -211,7 +213,8 @@ def trial_table(history: History, table: Sequence[Row]) -> str:
     for r in table:
         status = r.trial.status
         value = _number(r.value) + (" (last)" if r.partial and r.value is not None else "")
-        cells = [_cell(r.name, r.index), _cell(r.phase.value, r.phase.value, r.phase.value),
+        phase = r.phase.value if r.feasible else f"{r.phase.value} (infeasible)"
+        cells = [_cell(r.name, r.index), _cell(phase, phase, r.phase.value),
                  _cell(value, r.value, "num")]
         for n in names:
             v = r.trial.spec.params.get(n)
@@ -222,7 +225,7 @@ def trial_table(history: History, table: Sequence[Row]) -> str:
             cells.append(_cell(_number(mv), mv, "num"))
         cells.append(_cell("" if r.steps is None else str(r.steps), r.steps, "num"))
         cells.append(_cell(_duration(r.seconds), r.seconds, "num"))
-        reason = "" if r.phase is TrialPhase.SUCCEEDED else " ".join(
+        reason = "" if r.phase is TrialPhase.SUCCEEDED and r.feasible else " ".join(
             x for x in (status.reason.value if status.reason else "", status.message or "") if x)
         cells.append(_cell(reason, reason, "msg", title=True))
         css = ' class="best"' if r.name == best else ""
@@ -235,6 +238,7 @@ def _cards(history: History) -> str:
     counts = history.status.trials
     best = history.status.best_trial
     items = [("finished", f"{counts.finished}/{history.spec.max_trials}"), ("succeeded", str(counts.succeeded)),
+             *([("infeasible", str(counts.infeasible))] if history.spec.objective.constraints else []),
              ("failed", str(counts.failed)), ("early-stopped", str(counts.early_stopped)),
              ("running", str(counts.active)), ("trial time", _duration(history.status.trial_seconds) or "0s")]
     if best:

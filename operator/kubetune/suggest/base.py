@@ -37,6 +37,9 @@ class Observation:
     params: Params
     loss: float | None
     losses: tuple[float, ...] = ()
+    #: With ``spec.objective.constraints``: the trial's value of each constrained metric, in the
+    #: spec's order (None where it reported none); empty without constraints or for a failed trial.
+    constraints: tuple[float | None, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -55,6 +58,19 @@ class SuggestRequest:
     start_index: int
     state: Mapping[str, Any] = field(default_factory=dict)
     settings: Mapping[str, SettingValue] = field(default_factory=dict)
+    #: ``(min, max)`` of each constraint (None: unbounded on that side), in the order of each
+    #: observation's ``constraints``; empty without constraints.
+    constraints: Sequence[tuple[float | None, float | None]] = ()
+
+    def feasible(self, observation: Observation) -> bool:
+        """Whether a finished observation keeps every constraint (a failed one never does)."""
+        if observation.loss is None:
+            return False
+        for (lo, hi), value in zip(self.constraints, observation.constraints or [None] * len(self.constraints),
+                                   strict=True):
+            if value is None or (lo is not None and not value >= lo) or (hi is not None and not value <= hi):
+                return False
+        return True
 
 
 @dataclass(frozen=True)

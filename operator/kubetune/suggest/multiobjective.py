@@ -26,7 +26,7 @@ import dataclasses
 
 import numpy as np
 
-from kubetune.suggest.base import Observation, SuggestRequest
+from kubetune.suggest.base import SuggestRequest
 
 RHO = 0.05
 _WEIGHT_STREAM = 7727
@@ -54,9 +54,9 @@ def scalarize(request: SuggestRequest) -> SuggestRequest:
     scalarized = []
     for o, v in rows:
         if v is None:
-            scalarized.append(Observation(o.params, None))
+            scalarized.append(dataclasses.replace(o, losses=()))
             continue
         f = np.array(v + list(worst[len(v):]), dtype=float)
         f = (f - lo) / span
-        scalarized.append(Observation(o.params, float(np.max(w * f) + RHO * np.sum(w * f))))
+        scalarized.append(dataclasses.replace(o, loss=float(np.max(w * f) + RHO * np.sum(w * f)), losses=()))
     return dataclasses.replace(request, observations=scalarized)

@@ -13,6 +13,7 @@ Shapes: n observations of a group, d unit coordinates, c candidates.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,7 +100,7 @@ class TpeSearch:
         check_table_settings(self.name, settings)
 
     def suggest(self, request: SuggestRequest) -> Suggestion:
-        request = scalarize(request)  # several objectives: one random scalarization per request
+        request = infeasible_last(scalarize(request))  # several objectives: one random scalarization per request
         space, settings = request.space, request.settings
         n_init = int(setting(self.name, settings, "initialTrials"))  # type: ignore[arg-type]
         gamma = float(setting(self.name, settings, "gamma"))  # type: ignore[arg-type]
@@ -143,4 +144,18 @@ class TpeSearch:
             bad_params.append(best)  # constant liar: a chosen point counts as a bad one
         return Suggestion(chosen)
 
+
+def infeasible_last(request: SuggestRequest) -> SuggestRequest:
+    """Trials that break a constraint ranked below every feasible one (as Optuna's constrained TPE
+    does, by how much they break it there; here by their loss, behind the worst feasible loss)."""
+    if not request.constraints:
+        return request
+    finite = [o.loss for o in request.observations if o.loss is not None and math.isfinite(o.loss)]
+    if not finite:
+        return request
+    lo, hi = min(finite), max(finite)
+    behind = hi + ((hi - lo) or 1.0) - lo  # an infeasible loss l becomes l + behind > every feasible loss
+    moved = [o if o.loss is None or request.feasible(o) else dataclasses.replace(o, loss=o.loss + behind)
+             for o in request.observations]
+    return dataclasses.replace(request, observations=moved)
 

@@ -38,6 +38,7 @@ from kubetune.suggest.bayes.acquisition import (
     LogProbabilityOfImprovement,
     UpperConfidenceBound,
 )
+from kubetune.suggest.bayes.constraints import Constrained, ConstraintModels
 from kubetune.suggest.bayes.feasibility import MIN_FAILURES, SuccessModel
 from kubetune.suggest.bayes.gp import CandidatePosterior, GaussianProcess, Hyperparameters, fit_hyperparameters
 from kubetune.suggest.bayes.optimize import MixedSpaceOptimizer, candidate_unit_points
@@ -231,7 +232,14 @@ def _bayes_batch(
     gp = GaussianProcess(x, y, hyper)
     # Kriging believer: a fantasy observes y = μ(x), and lowers the incumbent when μ(x) is lower;
     # without that, EI and PI would be largest right at the fantasies and a batch would repeat.
-    best = float(np.min(y[np.isfinite(raw[keep])]))
+    # With constraints the incumbent is the best feasible observation (constrained EI).
+    constraints = ConstraintModels.fit(x, [o.constraints for o in observations], request.constraints) \
+        if request.constraints else ConstraintModels([])
+    usable = np.isfinite(raw[keep])
+    if request.constraints:
+        usable &= np.array([request.feasible(o) for o in observations])
+    any_feasible = bool(np.any(usable))
+    best = float(np.min(y[usable])) if any_feasible else float(np.min(y[np.isfinite(raw[keep])]))
     if request.pending:
         pending_x = space.encode(list(request.pending))
         best = min(best, float(np.min(gp.predict(pending_x)[0])))
@@ -246,6 +254,7 @@ def _bayes_batch(
     anchors = space.to_unit([observations[i].params for i in np.argsort(y, kind="stable")[:N_ANCHORS]])
     optimizer = MixedSpaceOptimizer(space, space.from_unit(candidate_unit_points(space, rng, anchors)), excluded)
     posterior = CandidatePosterior(gp, optimizer.candidates)
+    candidate_log_p = constraints.log_p(optimizer.candidates) if constraints else None
     probabilities = _hedge_probabilities(gains)
     nominees: list[Params] | None = previous
 
@@ -258,6 +267,9 @@ def _bayes_batch(
             "ucb": UpperConfidenceBound(beta),
             "pi": LogProbabilityOfImprovement(best),
         }
+        if candidate_log_p is not None:  # × P(feasible); before any feasible trial, P(feasible) alone
+            arms = {name: Constrained(acq if any_feasible else None, constraints, candidate_log_p)
+                    for name, acq in arms.items()}
         arm = mode if mode != "hedge" else ARMS[int(rng.choice(len(ARMS), p=probabilities))]
         if mode == "hedge" and j == 0:
             points = {
