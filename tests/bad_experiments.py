@@ -273,6 +273,16 @@ CASES: list[Case] = [
     Case("more initial points than maxTrials", spec(initialPoints=[{"x": 0.1}] * 5),
          ("initialPoints has 5 points, more than maxTrials (4)",),
          ("spec", "initialPoints must not list more points than maxTrials")),
+    # --- warmStart
+    Case("a warm start from itself", spec(warmStart={"experiments": ["bad"]}),
+         ("spec.warmStart.experiments must not name the experiment itself",),
+         ("spec.warmStart.experiments must not name the experiment itself",)),
+    Case("a warm start from a name no Experiment can have", spec(warmStart={"experiments": ["Last_Week"]}),
+         ("spec.warmStart.experiments[0]: String should match pattern",),
+         ("spec.warmStart.experiments[0]", "should match")),
+    Case("a warm start with no experiment", spec(warmStart={"experiments": []}),
+         ("spec.warmStart.experiments: List should have at least 1 item",),
+         ("spec.warmStart.experiments", "should have at least 1 items")),
     # --- the trial template and the object
     Case("missing trialTemplate", spec(trialTemplate=None), ("spec.trialTemplate: Field required",),
          ("spec.trialTemplate", "Required")),

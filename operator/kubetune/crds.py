@@ -141,6 +141,8 @@ def experiment_crd() -> dict[str, Any]:
         {"rule": f"self.metadata.name.matches('{OBJECT_NAME_PATTERN}')",
          "message": "metadata.name must be a DNS-1123 label (lower-case letters, digits and '-'; no dots): "
                     "it names the trials' Jobs and labels"},
+        {"rule": "!has(self.spec.warmStart) || !(self.metadata.name in self.spec.warmStart.experiments)",
+         "message": "spec.warmStart.experiments must not name the experiment itself"},
     ]
     return _crd(
         "Experiment", "experiments", ["ktexp"],

@@ -38,13 +38,16 @@ from kubetune.api import (
     Trial,
     TrialCounts,
     TrialPhase,
+    WarmStartSource,
+    WarmStartStatus,
     seconds_between,
     trial_name,
 )
+from kubetune.observations import prior_observations as read_prior
 from kubetune.observations import suggester_view
 from kubetune.space import Space, SpaceError
 from kubetune.stopping import Stop, plan_stops
-from kubetune.suggest import SuggesterError, SuggestRequest, get_suggester
+from kubetune.suggest import Observation, SuggesterError, SuggestRequest, get_suggester
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ SUSPENDED = "Suspended"
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 CONDITION_TYPES = (RUNNING, SUSPENDED, SUCCEEDED, FAILED)
+#: Not a phase: whether every spec.warmStart source was found (True) or one is missing (False).
+WARM_START = "WarmStart"
 
 # Why an experiment ended (``reason`` of its Succeeded/Failed condition).
 GOAL_REACHED = "GoalReached"
@@ -105,6 +110,35 @@ def experiment_seed(experiment: Experiment) -> int:
     if experiment.spec.algorithm.seed is not None:
         return experiment.spec.algorithm.seed
     return zlib.crc32(experiment.metadata.name.encode()) & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class PriorSource:
+    """A warm-start source as the runner found it: its trials, or None and why it is missing."""
+
+    experiment: str
+    trials: Sequence[Trial] | None
+    missing: str = ""
+
+
+def warm_start(experiment: Experiment, space: Space, sources: Sequence[PriorSource]) -> tuple[
+        list[Observation], WarmStartStatus | None]:
+    """The prior observations of ``spec.warmStart`` and what the status says of them."""
+    if experiment.spec.warm_start is None:
+        return [], None
+    observations: list[Observation] = []
+    used: list[WarmStartSource] = []
+    missing: list[str] = []
+    found = {s.experiment: s for s in sources}
+    for name in experiment.spec.warm_start.experiments:
+        source = found.get(name)
+        if source is None or source.trials is None:
+            missing.append(source.missing if source is not None and source.missing else name)
+            continue
+        prior = read_prior(space, source.trials, experiment)
+        observations.extend(prior)
+        used.append(WarmStartSource(experiment=name, observations=len(prior)))
+    return observations, WarmStartStatus(observations=len(observations), sources=used, missing=missing)
 
 
 def count_trials(trials: Sequence[Trial], experiment: Experiment | None = None) -> TrialCounts:
@@ -265,14 +299,14 @@ def spec_problems(experiment: Experiment) -> list[str]:
     return []
 
 
-def plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
+def plan(experiment: Experiment, trials: Sequence[Trial], *, now: str, prior: Sequence[PriorSource] = ()) -> Plan:
     """Decide the next step of ``experiment`` given all its ``trials``; see the module docstring.
 
     Never raises: a bug in here ends the experiment Failed (``PlanFailed``) with the error's
     message, rather than a runner retrying the same pass forever.
     """
     try:
-        return _plan(experiment, trials, now=now)
+        return _plan(experiment, trials, now=now, prior=prior)
     except Exception as err:
         log.exception("planning experiment %s failed", experiment.metadata.name)
         old = experiment.status or ExperimentStatus()
@@ -283,7 +317,7 @@ def plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
         return _finish(old, status, [], kill=_active_names(trials))
 
 
-def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
+def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str, prior: Sequence[PriorSource]) -> Plan:
     spec = experiment.spec
     old = experiment.status or ExperimentStatus()
     generation = experiment.metadata.generation
@@ -303,8 +337,15 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
         "start_time": old.start_time or now,
     })
     events: list[Event] = []
-
     space = Space(spec.parameters)
+    prior_observations, warm = warm_start(experiment, space, prior)
+    if warm is not None:
+        status = status.model_copy(update={"warm_start": warm, "conditions": _warm_condition(
+            status.conditions, warm, now=now, generation=generation)})
+        was_missing = next((c for c in old.conditions if c.type == WARM_START and c.status is ConditionStatus.FALSE),
+                           None)
+        if warm.missing and was_missing is None:
+            events.append(Event("Warning", "WarmStartSourceMissing", _warm_message(warm)))
     algorithm = spec.algorithm.name.value
     try:
         suggester = get_suggester(algorithm)
@@ -329,6 +370,7 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
     create: list[NewTrial] = []
     if wanted:
         observations, pending = suggester_view(space, trials, experiment)
+        observations = [*prior_observations, *observations]
         next_index = max((t.spec.index for t in trials), default=-1) + 1
         previous_state = old.suggester.state if old.suggester and old.suggester.algorithm == algorithm else {}
         slots = initial_slots(spec, space, next_index, wanted)
@@ -338,7 +380,7 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str) -> Plan:
             n=sum(point is None or len(point) < space.dim for point in slots),
             seed=experiment_seed(experiment), start_index=next_index,
             state=previous_state, settings=spec.algorithm.settings,
-            constraints=[(c.min, c.max) for c in spec.objective.constraints],
+            constraints=[(c.min, c.max) for c in spec.objective.constraints], prior=len(prior_observations),
         )
         suggested: list[Params] = []
         state = dict(previous_state)
@@ -405,6 +447,23 @@ def fill_slots(slots: Sequence[Params | None], suggested: Sequence[Params], spac
             break
         out.append({**proposal, **(given or {})})
     return out
+
+
+def _warm_message(warm: WarmStartStatus) -> str:
+    used = ", ".join(f"{s.experiment} ({s.observations})" for s in warm.sources) or "none"
+    text = f"{warm.observations} prior observation(s) from {used}"
+    if warm.missing:
+        text = f"warm start: {'; '.join(warm.missing)}; " + text
+    return text
+
+
+def _warm_condition(conditions: Sequence[Condition], warm: WarmStartStatus, *, now: str,
+                    generation: int | None) -> list[Condition]:
+    if warm.missing:
+        return set_condition(conditions, WARM_START, ConditionStatus.FALSE, "SourceMissing", _warm_message(warm),
+                             now=now, generation=generation)
+    return set_condition(conditions, WARM_START, ConditionStatus.TRUE, "SourcesLoaded", _warm_message(warm),
+                         now=now, generation=generation)
 
 
 def _active_names(trials: Sequence[Trial]) -> list[str]:

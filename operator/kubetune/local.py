@@ -45,7 +45,7 @@ from kubetune.api import (
     TrialStatus,
     now_rfc3339,
 )
-from kubetune.lifecycle import Event, Plan, plan
+from kubetune.lifecycle import Event, Plan, PriorSource, plan
 from kubetune.local_state import (
     LocalState,
     StateError,
@@ -131,9 +131,28 @@ class LocalRunner:
                                  "to use another file")
         self.state = state or LocalState(experiment=experiment.metadata.name)
         self.state.spec = experiment.spec
+        self.prior = self._warm_start_sources()
         for trial in self.state.trials:  # interrupted trials start again from scratch
             if not trial.status.phase.finished:
                 trial.status = TrialStatus(phase=TrialPhase.PENDING, message="restarted after the runner stopped")
+
+    def _warm_start_sources(self) -> list[PriorSource]:
+        """spec.warmStart's experiments: their state files next to this one's, read once."""
+        if self.experiment.spec.warm_start is None:
+            return []
+        sources = []
+        for name in self.experiment.spec.warm_start.experiments:
+            path = self.state_path.parent / f"{name}.state.yaml"
+            try:
+                found = load_state(path)
+            except StateError as err:
+                sources.append(PriorSource(name, None, f"{name}: {err}"))
+                continue
+            if found is None:
+                sources.append(PriorSource(name, None, f"{name}: no state file {path}"))
+            else:
+                sources.append(PriorSource(name, [t for t in found.trials if t.status.phase.finished]))
+        return sources
 
     @property
     def resumed(self) -> int:
@@ -191,7 +210,7 @@ class LocalRunner:
 
     def _plan(self) -> Plan:
         current = self.experiment.model_copy(update={"status": self.state.status})
-        decision = plan(current, self.state.trials, now=self.clock())
+        decision = plan(current, self.state.trials, now=self.clock(), prior=self.prior)
         self.state.status = decision.status
         for new in decision.create:
             self.state.trials.append(Trial(

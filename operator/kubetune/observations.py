@@ -70,3 +70,33 @@ def suggester_view(space: Space, trials: Sequence[Trial], experiment: Experiment
         elif not phase.finished:
             pending.append(params)
     return observations, pending
+
+
+def prior_observations(space: Space, trials: Sequence[Trial], experiment: Experiment) -> list[Observation]:
+    """Warm start: another experiment's finished trials as observations of this one.
+
+    A trial counts when it has every parameter of this space with a value the space has (others
+    it had are ignored); it is read by this experiment's objective: its value of ``metric`` (as
+    this goal has it), failed when it failed, its curve's last value when it was stopped.
+    Succeeded trials that did not report this metric, and unfinished ones, are left out.
+    """
+    objective = experiment.spec.objective
+    out: list[Observation] = []
+    for t in sorted(trials, key=lambda t: t.spec.index):
+        if any(name not in t.spec.params for name in space.names):
+            continue
+        try:
+            params = space.validate({name: t.spec.params[name] for name in space.names})
+        except SpaceError:
+            continue
+        phase = t.status.phase
+        value = t.status.metrics.get(objective.metric)
+        if phase is TrialPhase.SUCCEEDED and value is not None and math.isfinite(value):
+            out.append(Observation(params, objective.loss(value), other_losses(objective, t.status.metrics),
+                                   constraint_values(objective, t.status.metrics)))
+        elif phase is TrialPhase.FAILED:
+            out.append(Observation(params, None))
+        elif phase is TrialPhase.EARLY_STOPPED and (loss := partial_loss(t, experiment)) is not None:
+            out.append(Observation(params, loss))
+    return out
+

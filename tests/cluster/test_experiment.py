@@ -124,6 +124,25 @@ def test_two_objectives_keep_a_pareto_front_on_the_cluster(
     assert row[6] == str(len(expected))  # the PARETO column
 
 
+def test_a_warm_start_reads_the_finished_trials_of_an_earlier_experiment(
+        operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
+    crds.apply(experiment("earlier", max_trials=3, parallel=3), namespace)
+    wait_for(lambda: finished(crds, namespace, "earlier"), timeout=180, what="experiment earlier to finish",
+             interval=0.5)
+    crds.apply(experiment("later", max_trials=2, parallel=2, algorithm={"name": "bayes", "seed": 2},
+                          warmStart={"experiments": ["earlier", "gone"]}), namespace)
+    body = wait_for(lambda: finished(crds, namespace, "later"), timeout=180, what="experiment later to finish",
+                    interval=0.5)
+    status = body["status"]
+    assert status["phase"] == "Succeeded" and status["trials"]["created"] == 2  # the prior trials are not its own
+    assert status["warmStart"] == {"observations": 3, "sources": [{"experiment": "earlier", "observations": 3}],
+                                   "missing": [f"no Experiment gone in namespace {namespace}"]}
+    condition = next(c for c in status["conditions"] if c["type"] == "WarmStart")
+    assert condition["status"] == "False" and condition["reason"] == "SourceMissing"
+    events = [e for e in crds.items("events", namespace) if e["reason"] == "WarmStartSourceMissing"]
+    assert len(events) == 1 and "gone" in events[0]["message"] and events[0]["type"] == "Warning"
+
+
 def test_metrics_from_the_log_when_the_source_is_stdout(
         operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
     crds.apply(experiment("logs", max_trials=2, parallel=2, metricsSource="Stdout"), namespace)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kubetune.api import ConditionStatus, ExperimentPhase, Trial, TrialPhase, TrialStatus
-from kubetune.lifecycle import plan, spec_problems
+from kubetune.lifecycle import PriorSource, plan, spec_problems
 from tests.unit.factories import experiment, trial
 
 NOW = "2026-01-01T00:00:00Z"
@@ -272,3 +272,55 @@ def test_a_grid_does_not_repeat_an_initial_point() -> None:
     created = created_params(spec, [])
     keys = [tuple(sorted(p.items())) for p in created]
     assert created[0] == spec["initialPoints"][0] and len(set(keys)) == len(keys) == 8
+
+
+# --- warmStart ----------------------------------------------------------------------------------
+
+def source_trials(n: int, **params: Any) -> list[Trial]:
+    """Finished trials of an earlier experiment ("old") over the factories' space."""
+    out = []
+    for i in range(n):
+        p = {"lr": 0.001 * (i + 1), "layers": 1 + i % 4, "opt": "sgd", **params}
+        t = trial(i, S, value=0.5 + i / 100, params=p, name="old")
+        metrics = {"accuracy": 0.5 + i / 100}
+        out.append(t.model_copy(update={"status": t.status.model_copy(update={"metrics": metrics})}))
+    return out
+
+
+def test_warm_start_observations_feed_the_suggester_and_the_status_but_not_the_budget() -> None:
+    spec = {"warmStart": {"experiments": ["old"]}, "algorithm": {"name": "bayes", "seed": 1},
+            "maxTrials": 4, "parallelTrials": 1}
+    prior = [PriorSource("old", [*source_trials(8), trial(8, F, name="old", params={"lr": 0.01, "layers": 2,
+                                                                                     "opt": "adam"})])]
+    warm = plan(experiment(**spec), [], now=NOW, prior=prior)
+    cold = plan(experiment(**spec), [], now=NOW, prior=[PriorSource("old", [])])
+    assert warm.status.warm_start is not None and warm.status.warm_start.observations == 9
+    assert [s.model_dump() for s in warm.status.warm_start.sources] == [{"experiment": "old", "observations": 9}]
+    assert warm.status.trials.created == 0 and [t.index for t in warm.create] == [0]
+    assert warm.create[0].params != cold.create[0].params  # no Sobol' design: the model already has points
+    condition = next(c for c in warm.status.conditions if c.type == "WarmStart")
+    assert (condition.status, condition.reason) == (ConditionStatus.TRUE, "SourcesLoaded")
+    assert "9 prior observation(s) from old (9)" in condition.message
+
+
+def test_a_source_trial_counts_only_where_it_fits_the_space() -> None:
+    spec = {"warmStart": {"experiments": ["old"]}}
+    trials = [*source_trials(2), *source_trials(1, lr=5.0), *source_trials(1, extra=3)]
+    trials.append(trial(9, S, params={"lr": 0.01, "layers": 2}, name="old"))  # no opt: it does not fit
+    decision = plan(experiment(**spec), [], now=NOW, prior=[PriorSource("old", trials)])
+    assert decision.status.warm_start is not None
+    assert decision.status.warm_start.observations == 3  # lr=5 is outside the space; an extra parameter is ignored
+
+
+def test_a_missing_source_is_a_condition_and_one_warning_not_a_crash() -> None:
+    spec = {"warmStart": {"experiments": ["old", "gone"]}}
+    prior = [PriorSource("old", source_trials(2)), PriorSource("gone", None, "no Experiment gone in namespace ns")]
+    first = plan(experiment(**spec), [], now=NOW, prior=prior)
+    condition = next(c for c in first.status.conditions if c.type == "WarmStart")
+    assert (condition.status, condition.reason) == (ConditionStatus.FALSE, "SourceMissing")
+    assert "no Experiment gone in namespace ns" in condition.message and first.create
+    assert [e.reason for e in first.events if e.type == "Warning"] == ["WarmStartSourceMissing"]
+    assert first.status.warm_start is not None
+    assert first.status.warm_start.missing == ["no Experiment gone in namespace ns"]
+    again = plan(experiment(**spec).model_copy(update={"status": first.status}), [], now=LATER, prior=prior)
+    assert not [e for e in again.events if e.reason == "WarmStartSourceMissing"]  # said once

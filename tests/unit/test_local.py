@@ -197,6 +197,24 @@ def test_initial_points_run_first_locally_too(tmp_path: Path) -> None:
     assert state.status.best_trial is not None and state.status.best_trial.name == "local-0"
 
 
+def test_a_warm_start_reads_the_earlier_state_file_next_to_this_one(tmp_path: Path) -> None:
+    code, output, first = run_to_end(tmp_path, modes=["ok", "crash"], max_trials=4, parallel=2)
+    assert code == 0, output
+    later = yaml.safe_load((tmp_path / "experiment.yaml").read_text())
+    later["metadata"]["name"] = "later"
+    later["spec"]["warmStart"] = {"experiments": ["local", "gone"]}
+    (tmp_path / "later.yaml").write_text(yaml.safe_dump(later))
+    runner = kubetune("run", "later.yaml", cwd=tmp_path)
+    output, _ = runner.communicate(timeout=120)
+    assert runner.returncode == 0, output
+    state = load_state(tmp_path / "later.state.yaml")
+    assert state is not None and len(state.trials) == 4  # its own budget: the prior trials do not count
+    warm = state.status.warm_start
+    assert warm is not None and warm.observations == len(first.trials) == 4
+    assert warm.missing == [f"gone: no state file {tmp_path / 'gone.state.yaml'}"]
+    assert "WarmStartSourceMissing" in output
+
+
 # --- early stopping ----------------------------------------------------------------------------
 
 CURVE_SCRIPT = '''

@@ -69,6 +69,7 @@ from kubetune.api.spec import (
     Scale,
     TemplateMetadata,
     TrialTemplate,
+    WarmStart,
     round_significant,
 )
 from kubetune.api.status import (
@@ -81,6 +82,8 @@ from kubetune.api.status import (
     ParetoTrial,
     SuggesterStatus,
     TrialCounts,
+    WarmStartSource,
+    WarmStartStatus,
 )
 from kubetune.api.trial import (
     FINISHED_PHASES,
@@ -156,6 +159,9 @@ __all__ = [
     "TrialSpec",
     "TrialStatus",
     "TrialTemplate",
+    "WarmStart",
+    "WarmStartSource",
+    "WarmStartStatus",
     "now_rfc3339",
     "parse_rfc3339",
     "round_significant",

@@ -37,6 +37,8 @@ class Experiment(_Model):
             raise ValueError(
                 f"metadata.name must be at most {MAX_EXPERIMENT_NAME} characters (trial names append -<index>)"
             )
+        if self.spec.warm_start and self.metadata.name in self.spec.warm_start.experiments:
+            raise ValueError("spec.warmStart.experiments must not name the experiment itself")
         return self
 
 

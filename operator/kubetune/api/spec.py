@@ -17,8 +17,10 @@ from typing import Annotated, Any, Self
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from kubetune.api.base import (
+    MAX_EXPERIMENT_NAME,
     METRIC_PATTERN,
     NAME_PATTERN,
+    OBJECT_NAME_PATTERN,
     PRESERVE_UNKNOWN,
     Model,
     OpenModel,
@@ -492,6 +494,16 @@ class TrialTemplate(Model):
                         yield f"containers[{i}].env[{j}].value", name
 
 
+class WarmStart(Model):
+    """Earlier Experiments whose finished trials inform the suggester before this one's first trial."""
+
+    experiments: Annotated[list[Annotated[str, Field(pattern=OBJECT_NAME_PATTERN, max_length=MAX_EXPERIMENT_NAME)]],
+                           Field(min_length=1, max_length=10)] = Field(
+        description="Experiments in the same namespace (locally: <name>.state.yaml next to the Experiment file).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
 #: The most ``initialPoints`` an Experiment may list (a bound the CEL cost estimate needs).
 MAX_INITIAL_POINTS = 100
 
@@ -540,6 +552,11 @@ class ExperimentSpec(Model):
         description="Assignments to run first, in order (they count toward maxTrials); a point that leaves "
                     "parameters out is completed by the algorithm.",
         json_schema_extra={"items": {"type": "object", "maxProperties": 64, **PRESERVE_UNKNOWN}},
+    )
+    warm_start: WarmStart | None = Field(
+        default=None,
+        description="Finished trials of earlier Experiments become prior observations of the algorithm (they are "
+                    "not trials of this one and do not count toward maxTrials).",
     )
     trial_template: TrialTemplate
 

@@ -76,6 +76,19 @@ class ParetoTrial(Model):
     values: dict[str, float] = Field(description="Its objective values, by metric.")
 
 
+class WarmStartSource(Model):
+    experiment: str
+    observations: int = Field(description="Its finished trials that fit this search space, used.")
+
+
+class WarmStartStatus(Model):
+    """What spec.warmStart brought in."""
+
+    observations: int = Field(default=0, description="Prior observations the algorithm was given, in all.")
+    sources: list[WarmStartSource] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list, description="Named Experiments that do not exist.")
+
+
 class SuggesterStatus(Model):
     algorithm: str
     state: dict[str, Any] = Field(default_factory=dict, json_schema_extra=PRESERVE_UNKNOWN)
@@ -96,6 +109,7 @@ class ExperimentStatus(Model):
     )
     pareto_size: int | None = Field(
         default=None, description="With additionalObjectives: how many Succeeded trials are non-dominated.")
+    warm_start: WarmStartStatus | None = None
     suggester: SuggesterStatus | None = None
     start_time: str | None = None
     completion_time: str | None = None

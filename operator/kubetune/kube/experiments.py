@@ -46,6 +46,7 @@ from kubetune.lifecycle import (
     Event,
     NewTrial,
     Plan,
+    PriorSource,
     plan,
     set_condition,
     standing_events,
@@ -91,10 +92,11 @@ async def _pass(rt: Runtime, namespace: str, name: str) -> None:
         except ValidationError as err:
             log.warning("trial %s/%s is not a valid Trial, ignored: %s", namespace, body["metadata"]["name"], err)
 
+    prior = await _warm_start_sources(rt, namespace, experiment)
     started = time.monotonic()
     loop = asyncio.get_running_loop()
     decision: Plan = await loop.run_in_executor(
-        rt.plans, functools.partial(plan, experiment, parsed, now=now_rfc3339()))
+        rt.plans, functools.partial(plan, experiment, parsed, now=now_rfc3339(), prior=prior))
     rt.metrics.plan_seconds.observe(time.monotonic() - started)
 
     rt.early_stopping[(namespace, name)] = experiment.spec.early_stopping is not None
@@ -117,6 +119,32 @@ async def _pass(rt: Runtime, namespace: str, name: str) -> None:
         for event in standing_events(decision.status) if _recent(raw, decision.status) else []:
             rt.events.on_experiment(written or raw, event)
     rt.metrics.snapshot.update(namespace, name, decision.status.phase, decision.status.trials)
+
+
+async def _warm_start_sources(rt: Runtime, namespace: str, experiment: Experiment) -> list[PriorSource]:
+    """spec.warmStart's Experiments in this namespace, with their finished Trials (read every pass:
+    a source that appears later is used from then on)."""
+    if experiment.spec.warm_start is None:
+        return []
+    sources = []
+    for source in experiment.spec.warm_start.experiments:
+        body = await rt.api.get(EXPERIMENTS, namespace, source)
+        if body is None:
+            sources.append(PriorSource(source, None, f"no Experiment {source} in namespace {namespace}"))
+            continue
+        uid = body["metadata"]["uid"]
+        found = []
+        for item in await rt.api.list(TRIALS, namespace, selector=f"{EXPERIMENT_LABEL}={source}"):
+            if not trials.owned_by(item, uid):
+                continue
+            try:
+                trial = Trial.model_validate(without_kopf(item))
+            except ValidationError:
+                continue
+            if trial.status.phase.finished:
+                found.append(trial)
+        sources.append(PriorSource(source, found))
+    return sources
 
 
 async def _start(rt: Runtime, raw: Body, experiment: Experiment, new: NewTrial) -> None:

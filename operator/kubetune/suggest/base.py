@@ -61,6 +61,9 @@ class SuggestRequest:
     #: ``(min, max)`` of each constraint (None: unbounded on that side), in the order of each
     #: observation's ``constraints``; empty without constraints.
     constraints: Sequence[tuple[float | None, float | None]] = ()
+    #: The first ``prior`` observations are not this experiment's trials but warm-start ones from
+    #: earlier experiments: a design that covers the space can be shorter by as many.
+    prior: int = 0
 
     def feasible(self, observation: Observation) -> bool:
         """Whether a finished observation keeps every constraint (a failed one never does)."""

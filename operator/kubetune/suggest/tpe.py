@@ -110,7 +110,7 @@ class TpeSearch:
             (o for o in request.observations if o.loss is not None and math.isfinite(o.loss)),
             key=lambda o: float(o.loss or 0.0),
         )
-        n_design = request.n if len(ok) < 2 else min(max(n_init - request.start_index, 0), request.n)
+        n_design = request.n if len(ok) < 2 else min(max(n_init - request.start_index - request.prior, 0), request.n)
         chosen = fresh_sobol_params(space, request.seed, request.start_index, n_design, excluded)
         if len(chosen) == request.n:
             return Suggestion(chosen)

@@ -84,7 +84,8 @@ class BayesSearch:
         n_init = int(settings.get("initialTrials", default_initial_trials(space)))  # its table default is None
         excluded = tried_keys(request)
         n_ok = sum(1 for o in request.observations if _finite_loss(o))
-        n_design = request.n if n_ok < MIN_OBSERVATIONS else min(max(n_init - request.start_index, 0), request.n)
+        n_design = request.n if n_ok < MIN_OBSERVATIONS else min(
+            max(n_init - request.start_index - request.prior, 0), request.n)
         chosen = _sobol_fill(request, 0, n_design, excluded)
         state: dict[str, Any] = dict(request.state)
         n_explore = exploration_slots(request, len(chosen)) if len(chosen) < request.n else 0
