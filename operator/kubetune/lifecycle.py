@@ -374,10 +374,10 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str, prior: S
         next_index = max((t.spec.index for t in trials), default=-1) + 1
         previous_state = old.suggester.state if old.suggester and old.suggester.algorithm == algorithm else {}
         slots = initial_slots(spec, space, next_index, wanted)
-        complete = [point for point in slots if point is not None and len(point) == space.dim]
+        complete = [space.validate(point) for point in slots if point is not None and space.is_complete(point)]
         request = SuggestRequest(
             space=space, observations=observations, pending=[*pending, *complete],
-            n=sum(point is None or len(point) < space.dim for point in slots),
+            n=sum(point is None or not space.is_complete(point) for point in slots),
             seed=experiment_seed(experiment), start_index=next_index,
             state=previous_state, settings=spec.algorithm.settings,
             constraints=[(c.min, c.max) for c in spec.objective.constraints], prior=len(prior_observations),
@@ -396,7 +396,8 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str, prior: S
         params_list = fill_slots(slots, suggested, space)
         for offset, params in enumerate(params_list):
             index = next_index + offset
-            create.append(NewTrial(index, trial_name(experiment.metadata.name, index), space.validate(params)))
+            create.append(NewTrial(index, trial_name(experiment.metadata.name, index),
+                                   space.project(space.validate(params))))
         status = status.model_copy(update={"suggester": SuggesterStatus(algorithm=algorithm, state=state)})
         if not create and counts.active == 0:
             phase, reason, message = _budget_end(
@@ -439,7 +440,7 @@ def fill_slots(slots: Sequence[Params | None], suggested: Sequence[Params], spac
     out: list[Params] = []
     queue = iter(suggested)
     for given in slots:
-        if given is not None and len(given) == space.dim:
+        if given is not None and space.is_complete(given):
             out.append(dict(given))
             continue
         proposal = next(queue, None)

@@ -83,11 +83,9 @@ def prior_observations(space: Space, trials: Sequence[Trial], experiment: Experi
     objective = experiment.spec.objective
     out: list[Observation] = []
     for t in sorted(trials, key=lambda t: t.spec.index):
-        if any(name not in t.spec.params for name in space.names):
-            continue
         try:
-            params = space.validate({name: t.spec.params[name] for name in space.names})
-        except SpaceError:
+            params = space.validate({name: t.spec.params[name] for name in space.names if name in t.spec.params})
+        except SpaceError:  # a parameter of this space it lacks, or a value this space does not have
             continue
         phase = t.status.phase
         value = t.status.metrics.get(objective.metric)

@@ -26,7 +26,16 @@ from itertools import product
 import numpy as np
 import numpy.typing as npt
 
-from kubetune.api import SIGNIFICANT_DIGITS, Parameter, ParameterType, Params, ParamValue, Scale, round_significant
+from kubetune.api import (
+    SIGNIFICANT_DIGITS,
+    Parameter,
+    ParameterType,
+    Params,
+    ParamValue,
+    Scale,
+    active_parameters,
+    round_significant,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -159,6 +168,11 @@ class Dimension:
             return int(value)
         return float(value)
 
+    def default(self) -> ParamValue:
+        """The value an inactive parameter gets where a full vector is needed: the first choice of a
+        categorical, the middle of a number's range (in its scale)."""
+        return self.choices[0] if self.is_categorical else self.from_unit(0.5)
+
     def grid_values(self, points: int) -> list[ParamValue]:
         """Up to ``points`` values spread evenly over the unit coordinate (all values of small ints)."""
         if self.is_categorical:
@@ -244,20 +258,51 @@ class Space:
         """Features of the valid assignments nearest to ``features``, shape kept."""
         return self.encode(self.decode(features))
 
+    # --- conditional parameters (``when``)
+    @property
+    def conditional(self) -> bool:
+        return any(d.parameter.when for d in self.dimensions)
+
+    def active(self, params: Mapping[str, object]) -> set[str]:
+        """The parameters active for ``params``: those without ``when``, and those whose every
+        condition names an active categorical parameter holding one of the listed values."""
+        return active_parameters([d.parameter for d in self.dimensions], params)
+
+    def project(self, params: Mapping[str, ParamValue]) -> Params:
+        """``params`` without its inactive parameters: what a trial is given."""
+        if not self.conditional:
+            return dict(params)
+        on = self.active(params)
+        return {n: params[n] for n in self.names if n in on and n in params}
+
+    def is_complete(self, params: Mapping[str, object]) -> bool:
+        """Every parameter active for ``params`` has a value."""
+        return all(n in params for n in (self.active(params) if self.conditional else self.names))
+
     # --- validation and identity
     def validate(self, params: Mapping[str, object]) -> Params:
-        """Check and coerce one assignment; raise SpaceError naming the parameter that is wrong."""
-        missing = [n for n in self.names if n not in params]
+        """Check and coerce one assignment; raise SpaceError naming the parameter that is wrong.
+
+        In a conditional space an inactive parameter may be missing: it is filled with its
+        :meth:`Dimension.default`, so that models see a full vector (the filled value carries no
+        information: every assignment with the parameter inactive has the same one).
+        """
         extra = sorted(set(params) - set(self.names))
-        if missing:
-            raise SpaceError(f"missing parameter(s): {', '.join(missing)}")
         if extra:
             raise SpaceError(f"unknown parameter(s): {', '.join(extra)}")
-        return {d.name: d.validate(params[d.name]) for d in self.dimensions}
+        on = self.active(params) if self.conditional else set(self.names)
+        missing = [n for n in self.names if n not in params and n in on]
+        if missing:
+            raise SpaceError(f"missing parameter(s): {', '.join(missing)}")
+        return {d.name: d.validate(params[d.name]) if d.name in params and d.name in on else d.default()
+                for d in self.dimensions}
 
-    def key(self, params: Mapping[str, ParamValue]) -> tuple[ParamValue, ...]:
-        """A hashable identity of an assignment, for spotting repeats."""
-        return tuple(params[n] for n in self.names)
+    def key(self, params: Mapping[str, ParamValue]) -> tuple[ParamValue | None, ...]:
+        """A hashable identity of an assignment, for spotting repeats (inactive parameters do not count)."""
+        if not self.conditional:
+            return tuple(params[n] for n in self.names)
+        on = self.active(params)
+        return tuple(params.get(n) if n in on else None for n in self.names)
 
     def grid(self, points_per_dimension: int) -> Iterator[Params]:
         """The full grid, in a fixed order (last parameter varies fastest)."""

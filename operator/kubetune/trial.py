@@ -53,6 +53,18 @@ def substitute(argument: str, params: Mapping[str, ParamValue]) -> str:
     return PARAM_REFERENCE.sub(replace, argument)
 
 
+def inactive_names(experiment: Experiment, params: Params) -> frozenset[str]:
+    """Parameters of the space that this trial does not have: inactive by their ``when``."""
+    return frozenset(p.name for p in experiment.spec.parameters if p.name not in params)
+
+
+def substitute_all(arguments: list[str], params: Params, inactive: frozenset[str]) -> list[str]:
+    """Each argument substituted; one that refers to an inactive parameter is left out (write a
+    flag and its value as one argument, ``--momentum=${params.momentum}``, so both go together)."""
+    return [substitute(a, params) for a in arguments
+            if not any(m.group(1) in inactive for m in PARAM_REFERENCE.finditer(a))]
+
+
 def trial_env(experiment: str, trial: str, params: Params) -> dict[str, str]:
     env = {env_name(name): format_value(value) for name, value in params.items()}
     env[TRIAL_ENV] = trial
@@ -60,23 +72,28 @@ def trial_env(experiment: str, trial: str, params: Params) -> dict[str, str]:
     return env
 
 
-def _template_env(entries: list[dict[str, Any]] | None, params: Params) -> list[dict[str, Any]]:
-    """The template's env entries with references substituted in their ``value`` (not in valueFrom)."""
+def _template_env(entries: list[dict[str, Any]] | None, params: Params,
+                  inactive: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """The template's env entries with references substituted in their ``value`` (not in valueFrom);
+    an entry whose value refers to an inactive parameter is left out."""
     rendered = []
     for entry in entries or []:
         entry = dict(entry)
         if isinstance(entry.get("value"), str):
+            if any(m.group(1) in inactive for m in PARAM_REFERENCE.finditer(entry["value"])):
+                continue
             entry["value"] = substitute(entry["value"], params)
         rendered.append(entry)
     return rendered
 
 
-def _render_container(container: dict[str, Any], params: Params, env: dict[str, str]) -> dict[str, Any]:
+def _render_container(container: dict[str, Any], params: Params, env: dict[str, str],
+                      inactive: frozenset[str]) -> dict[str, Any]:
     for key in ("command", "args"):
         if container.get(key):
-            container[key] = [substitute(arg, params) for arg in container[key]]
+            container[key] = substitute_all(container[key], params, inactive)
     ours = [{"name": k, "value": v} for k, v in env.items()]
-    theirs = [e for e in _template_env(container.get("env"), params) if e.get("name") not in env]
+    theirs = [e for e in _template_env(container.get("env"), params, inactive) if e.get("name") not in env]
     container["env"] = theirs + ours
     return container
 
@@ -94,7 +111,8 @@ def render_job(experiment: Experiment, trial: Trial) -> dict[str, Any]:
     pod_spec = pod["spec"]
     pod_spec.setdefault("restartPolicy", "Never")
     env = trial_env(experiment.metadata.name, name, trial.spec.params)
-    pod_spec["containers"] = [_render_container(c, trial.spec.params, env) for c in pod_spec["containers"]]
+    inactive = inactive_names(experiment, trial.spec.params)
+    pod_spec["containers"] = [_render_container(c, trial.spec.params, env, inactive) for c in pod_spec["containers"]]
     metadata: dict[str, Any] = {"name": name, "labels": labels}
     if template.metadata:
         metadata["labels"] = {**template.metadata.labels, **labels}
@@ -124,14 +142,15 @@ def render_process(
     inside an image and is not used locally.
     """
     container = experiment.spec.trial_template.spec.template.spec.containers[0]
-    argv = [substitute(a, trial.spec.params) for a in (container.command or []) + (container.args or [])]
+    inactive = inactive_names(experiment, trial.spec.params)
+    argv = substitute_all((container.command or []) + (container.args or []), trial.spec.params, inactive)
     if not argv:
         raise RenderError(
             f"container {container.name!r} has no command: a local run needs one (an image's entrypoint "
             "only exists on a cluster)"
         )
     env = dict(base_env)
-    for entry in _template_env(container.env, trial.spec.params):
+    for entry in _template_env(container.env, trial.spec.params, inactive):
         if isinstance(entry.get("value"), str) and "name" in entry:
             env[str(entry["name"])] = entry["value"]
     env.update(trial_env(experiment.metadata.name, trial.metadata.name, trial.spec.params))

@@ -8,7 +8,7 @@ import pytest
 
 from kubetune.api import EXPERIMENT_LABEL
 from tests.cluster.conftest import Kubectl, OperatorProcess, wait_for
-from tests.cluster.manifests import QUADRATIC, experiment, score
+from tests.cluster.manifests import PARAMETERS, QUADRATIC, experiment, score
 
 pytestmark = pytest.mark.cluster
 
@@ -100,8 +100,11 @@ def test_two_objectives_keep_a_pareto_front_on_the_cluster(
     objective = {"metric": "score", "goal": "maximize", "additionalObjectives": [{"metric": "x2", "goal": "minimize"}],
                  "constraints": [{"metric": "y", "max": 0.8}]}
     script = QUADRATIC.replace("'x2': x * x}", "'x2': x * x, 'y': y}")
+    # and a conditional parameter: gain exists only in trials with mode scaled
+    parameters = [*PARAMETERS, {"name": "mode", "type": "categorical", "values": ["plain", "scaled"]},
+                  {"name": "gain", "type": "double", "min": 1.0, "max": 2.0, "when": {"mode": ["scaled"]}}]
     crds.apply(experiment("pareto", script, algorithm={"name": "bayes", "seed": 4, "settings": {"initialTrials": 4}},
-                          max_trials=8, parallel=2, objective=objective), namespace)
+                          max_trials=8, parallel=2, objective=objective, parameters=parameters), namespace)
     body = wait_for(lambda: finished(crds, namespace, "pareto"), timeout=300, what="experiment pareto to finish",
                     interval=0.5)
     assert body["status"]["phase"] == "Succeeded"
@@ -122,6 +125,15 @@ def test_two_objectives_keep_a_pareto_front_on_the_cluster(
         assert point["values"] == {"score": -losses[point["name"]][0], "x2": losses[point["name"]][1]}
     row = crds.run("get", "experiment", "pareto", "-n", namespace).stdout.splitlines()[1].split()
     assert row[6] == str(len(expected))  # the PARETO column
+    modes = {t["spec"]["params"]["mode"] for t in trials}
+    assert modes == {"plain", "scaled"}, modes
+    for t in trials:
+        scaled = t["spec"]["params"]["mode"] == "scaled"
+        assert ("gain" in t["spec"]["params"]) == scaled, t["spec"]["params"]
+        job = crds.get("job", t["metadata"]["name"], namespace)
+        assert job is not None
+        env = {e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert ("KUBETUNE_PARAM_GAIN" in env) == scaled, env
 
 
 def test_a_warm_start_reads_the_finished_trials_of_an_earlier_experiment(

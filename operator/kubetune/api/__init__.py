@@ -70,6 +70,7 @@ from kubetune.api.spec import (
     TemplateMetadata,
     TrialTemplate,
     WarmStart,
+    active_parameters,
     round_significant,
 )
 from kubetune.api.status import (
@@ -162,6 +163,7 @@ __all__ = [
     "WarmStart",
     "WarmStartSource",
     "WarmStartStatus",
+    "active_parameters",
     "now_rfc3339",
     "parse_rfc3339",
     "round_significant",

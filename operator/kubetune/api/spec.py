@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -52,6 +52,23 @@ class Scale(StrEnum):
     LOG = "log"
 
 
+def active_parameters(parameters: list[Parameter], params: Mapping[str, object]) -> set[str]:
+    """The names of ``parameters`` active for the assignment ``params`` (see ``Parameter.when``):
+    one without ``when`` always; one with it when every named parameter is active and holds one of
+    the listed values. A cycle (refused by validation) leaves its parameters inactive."""
+    active: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for p in parameters:
+            if p.name in active:
+                continue
+            if all(name in active and str(params.get(name)) in values for name, values in (p.when or {}).items()):
+                active.add(p.name)
+                changed = True
+    return active
+
+
 class Parameter(Model):
     """One dimension of the search space."""
 
@@ -87,6 +104,13 @@ class Parameter(Model):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     scale: Scale = Field(default=Scale.LINEAR, strict=False, description="linear or log (log needs min > 0).")
+    when: Annotated[dict[str, Annotated[list[Annotated[str, Field(max_length=253)]],
+                                        Field(min_length=1, max_length=1000)]],
+                    Field(min_length=1, max_length=4)] | None = Field(
+        default=None,
+        description="Active only when each named categorical parameter takes one of the listed values (and is "
+                    "active itself); an inactive parameter is absent from the trial's params and env vars.",
+    )
 
     # Field validators name the offending field in the error path (spec.parameters[1].max).
     @field_validator("min", "max")
@@ -525,6 +549,9 @@ class ExperimentSpec(Model):
              ".size() == 1)",
              "parameter names must be unique ignoring case (each is the env var KUBETUNE_PARAM_<NAME>)"),
             *INITIAL_POINT_RULES,
+            ("self.parameters.all(p, !has(p.when) || p.when.all(k, self.parameters.exists(q, q.name == k && "
+             "q.type == 'categorical' && q.name != p.name)))",
+             "a parameter's when may only name other categorical parameters of spec.parameters"),
         )
     )
 
@@ -560,6 +587,31 @@ class ExperimentSpec(Model):
     )
     trial_template: TrialTemplate
 
+    def condition_problems(self) -> Iterator[str]:
+        """``when`` checked: it names other categorical parameters, values they have, and no cycle."""
+        by_name = {p.name: p for p in self.parameters}
+        for i, p in enumerate(self.parameters):
+            for name, values in (p.when or {}).items():
+                other = by_name.get(name)
+                if other is None or other.type is not ParameterType.CATEGORICAL or other is p:
+                    yield (f"parameters[{i}].when: {name!r} is not another categorical parameter "
+                           f"(categorical: {', '.join(q.name for q in self.parameters if q.values) or 'none'})")
+                    continue
+                unknown = [v for v in values if v not in (other.values or [])]
+                if unknown:
+                    yield f"parameters[{i}].when.{name}: {unknown[0]!r} is not one of {other.values}"
+        for p in self.parameters:  # a cycle: following when from p comes back to p
+            seen, frontier = set(), list((p.when or {}).keys())
+            while frontier:
+                name = frontier.pop()
+                if name == p.name:
+                    yield f"parameters: the conditions of {p.name!r} depend on it again (a cycle through when)"
+                    break
+                if name in seen or name not in by_name:
+                    continue
+                seen.add(name)
+                frontier.extend((by_name[name].when or {}).keys())
+
     def initial_point_problems(self) -> Iterator[str]:
         """``initialPoints`` checked against the space: known names, values each parameter has."""
         points = self.initial_points or []
@@ -573,6 +625,10 @@ class ExperimentSpec(Model):
                     yield f"initialPoints[{i}].{name}: no such parameter (have: {', '.join(by_name)})"
                 elif (problem := parameter.value_problem(value)) is not None:
                     yield f"initialPoints[{i}].{name}: {problem}"
+                elif parameter.when and all(k in point for k in parameter.when) and \
+                        name not in active_parameters(self.parameters, point):
+                    condition = ", ".join(f"{k} in {v}" for k, v in parameter.when.items())
+                    yield f"initialPoints[{i}].{name}: inactive in this point (it needs {condition})"
 
     @model_validator(mode="after")
     def _check_spec(self) -> Self:
@@ -588,6 +644,8 @@ class ExperimentSpec(Model):
             folded[name.upper()] = name
         if self.parallel_trials > self.max_trials:
             raise ValueError("parallelTrials must not exceed maxTrials")
+        for problem in self.condition_problems():
+            raise ValueError(problem)
         for problem in self.initial_point_problems():
             raise ValueError(problem)
         unknown = [(where, name) for where, name in self.trial_template.references() if name not in names]

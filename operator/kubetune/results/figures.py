@@ -146,9 +146,10 @@ def slices(history: History) -> bytes | None:
     last_index = max(1, max(r.index for r in table))
     for k, parameter in enumerate(parameters):
         ax = axes[k // columns][k % columns]
-        xs, ticks = _param_positions(history, parameter.name, table)
-        ok = [(x, r) for x, r in zip(xs, table, strict=True) if r.value is not None]
-        bad = [(x, r) for x, r in zip(xs, table, strict=True) if r.value is None]
+        having = [r for r in table if parameter.name in r.trial.spec.params]  # inactive (when) elsewhere
+        xs, ticks = _param_positions(history, parameter.name, having)
+        ok = [(x, r) for x, r in zip(xs, having, strict=True) if r.value is not None]
+        bad = [(x, r) for x, r in zip(xs, having, strict=True) if r.value is None]
         if ok:
             scatter = ax.scatter([x for x, _ in ok], [r.value for _, r in ok], c=[r.index for _, r in ok],
                                  cmap="viridis", vmin=0, vmax=last_index, s=18, alpha=0.85, zorder=3,

@@ -119,7 +119,7 @@ def markdown_summary(history: History, *, top: int = 10) -> str:
                   "| trial | " + objective.metric + " | " + " | ".join(names) + " |",
                   "| --- | ---: | " + " | ".join("---" for _ in names) + " |"]
         for r in ranked[:top]:
-            values = " | ".join(_param(r.trial.spec.params[n]) for n in names)
+            values = " | ".join(_param(v) if (v := r.trial.spec.params.get(n)) is not None else "–" for n in names)
             lines.append(f"| {r.name} | {_number(r.value)} | {values} |")
     if history.spec.objective.several:
         metrics = history.spec.objective.objective_metrics

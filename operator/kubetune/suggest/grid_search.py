@@ -32,6 +32,8 @@ class GridSearch:
         for params in space.grid(points):
             if len(chosen) == request.n:
                 break
-            if space.key(params) not in seen:
+            key = space.key(params)  # with conditions: points that differ only where inactive are one point
+            if key not in seen:
+                seen.add(key)
                 chosen.append(params)
         return Suggestion(chosen)
