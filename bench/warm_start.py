@@ -1,6 +1,6 @@
 """Warm start: how much sooner ``bayes`` reaches a finished run's best when it starts from that run.
 
-    python -m bench.warm_start --problems branin,hartmann6,gb-digits --seeds 10 --budget 8x4 --jobs 2 \\
+    python -m bench.warm_start --problems branin,hartmann6,gb-digits --seeds 10 --budget 15x2 --jobs 2 \\
         --out bench/results/warm-start.json
     python -m bench.warm_start --report bench/results/warm-start.json --doc
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", default="branin,hartmann6,gb-digits")
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--budget", default="8x4", help="rounds x batch")
+    parser.add_argument("--budget", default="15x2", help="rounds x batch")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--report", type=Path, help="print (and with --doc write) the section of a results file")
