@@ -131,3 +131,19 @@ def test_with_two_conflicting_objectives_the_suggestions_cover_the_front(algorit
     late = [float(o.params["x"]) for o in observations[10:]]
     assert min(late) < 0.3 and max(late) > 0.7, sorted(late)
     assert sum(0.2 < x < 0.8 for x in late) >= 3, sorted(late)
+
+
+def test_tpe_ranks_observations_by_fronts_as_motpe_does() -> None:
+    from kubetune.suggest.multiobjective import pareto_order
+
+    observations = [Observation({"x": 0.1}, 3.0, (3.0,)),   # second front
+                    Observation({"x": 0.2}, 1.0, (4.0,)),   # first front (an end)
+                    Observation({"x": 0.3}, 4.0, (1.0,)),   # first front (an end)
+                    Observation({"x": 0.4}, 2.0, (2.0,)),   # first front (the middle)
+                    Observation({"x": 0.5}, None)]          # failed: stays failed
+    ranked = pareto_order(request_of(observations, 5)).observations
+    places = [o.loss for o in ranked]
+    assert places[4] is None and all(not o.losses for o in ranked)
+    first = {1, 2, 3}
+    assert max(places[i] for i in first) < places[0]  # type: ignore[type-var]
+    assert places[3] == 2.0  # the middle of the first front is its most crowded point

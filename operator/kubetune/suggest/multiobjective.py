@@ -26,6 +26,7 @@ import dataclasses
 
 import numpy as np
 
+from kubetune import pareto
 from kubetune.suggest.base import SuggestRequest
 
 RHO = 0.05
@@ -60,3 +61,34 @@ def scalarize(request: SuggestRequest) -> SuggestRequest:
         f = (f - lo) / span
         scalarized.append(dataclasses.replace(o, loss=float(np.max(w * f) + RHO * np.sum(w * f)), losses=()))
     return dataclasses.replace(request, observations=scalarized)
+
+
+def pareto_order(request: SuggestRequest) -> SuggestRequest:
+    """The request with each observation's loss replaced by its place in a non-dominated sorting:
+    the first front first, each front by crowding distance (most isolated first). For ``tpe``,
+    which only ranks its observations to split them into a good and a bad group: the split then
+    follows the fronts, as MOTPE's does (Ozaki et al., GECCO 2020; Optuna breaks the last front by
+    hypervolume contribution, this by crowding distance, NSGA-II's rule). The request itself when
+    no observation has more than one loss."""
+    m = 1 + max((len(o.losses) for o in request.observations), default=0)
+    if m == 1:
+        return request
+    rows = [i for i, o in enumerate(request.observations) if o.loss is not None and np.isfinite(o.loss)]
+    full = [[request.observations[i].loss, *request.observations[i].losses] for i in rows]
+    complete = np.array([v for v in full if len(v) == m], dtype=float)
+    worst = complete.max(axis=0) if len(complete) else np.zeros(m)
+    vectors = [list(v) + list(worst[len(v):]) for v in full]
+    order: list[int] = []
+    remaining = list(range(len(vectors)))
+    while remaining:
+        front = [remaining[i] for i in pareto.non_dominated([vectors[j] for j in remaining])]
+        duplicates = [j for j in remaining if j not in front and any(vectors[j] == vectors[f] for f in front)]
+        front += duplicates  # equal vectors belong to the same front
+        distance = pareto.crowding_distance([vectors[j] for j in front])
+        order += [front[k] for k in np.argsort(-distance, kind="stable")]
+        remaining = [j for j in remaining if j not in front]
+    place = {rows[j]: float(position) for position, j in enumerate(order)}
+    ranked = [dataclasses.replace(o, loss=place[i], losses=()) if i in place else dataclasses.replace(o, losses=())
+              for i, o in enumerate(request.observations)]
+    return dataclasses.replace(request, observations=ranked)
+

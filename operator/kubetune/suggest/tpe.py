@@ -25,7 +25,7 @@ import scipy.stats
 from kubetune.api import Params, SettingValue, setting
 from kubetune.space import FloatArray, Space
 from kubetune.suggest.base import Suggestion, SuggestRequest, check_table_settings, tried_keys
-from kubetune.suggest.multiobjective import scalarize
+from kubetune.suggest.multiobjective import pareto_order
 from kubetune.suggest.sobol import fresh_sobol_params
 
 MAX_GOOD = 25
@@ -100,7 +100,7 @@ class TpeSearch:
         check_table_settings(self.name, settings)
 
     def suggest(self, request: SuggestRequest) -> Suggestion:
-        request = infeasible_last(scalarize(request))  # several objectives: one random scalarization per request
+        request = infeasible_last(pareto_order(request))  # several objectives: ranked by fronts, as MOTPE
         space, settings = request.space, request.settings
         n_init = int(setting(self.name, settings, "initialTrials"))  # type: ignore[arg-type]
         gamma = float(setting(self.name, settings, "gamma"))  # type: ignore[arg-type]
