@@ -37,6 +37,13 @@ SIGNIFICANT_DIGITS = 8
 PARAM_REFERENCE = re.compile(r"\$\{params\.([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def finite_or_none(value: float | None) -> float | None:
+    """A field validator's check: None, or a finite number (JSON has no NaN or infinity)."""
+    if value is not None and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {value}")
+    return value
+
+
 def round_significant(value: float) -> float:
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
@@ -116,9 +123,7 @@ class Parameter(Model):
     @field_validator("min", "max")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError(f"must be a finite number, got {value}")
-        return value
+        return finite_or_none(value)
 
     @field_validator("max")
     @classmethod
@@ -216,9 +221,7 @@ class Constraint(Model):
     @field_validator("min", "max")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError(f"must be a finite number, got {value}")
-        return value
+        return finite_or_none(value)
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Self:
@@ -279,9 +282,7 @@ class Objective(Model):
     @field_validator("target")
     @classmethod
     def _finite_target(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError(f"must be a finite number, got {value}")
-        return value
+        return finite_or_none(value)
 
     @model_validator(mode="after")
     def _check_metrics(self) -> Self:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kubetune.api import ParamValue, TrialPhase, now_rfc3339
+from kubetune.lifecycle import format_duration
 from kubetune.results import figures
 from kubetune.results.history import History, Row, maximize, rows
 from kubetune.results.importance import MIN_TRIALS, Importance, parameter_importance
@@ -43,16 +44,7 @@ def _param(value: ParamValue) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    return "" if seconds is None else format_duration(round(seconds))
 
 
 def _condition(history: History) -> str:
