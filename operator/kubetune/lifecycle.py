@@ -180,13 +180,19 @@ def format_duration(seconds: int) -> str:
     return f"{days}d{hours:02d}h"
 
 
-def best_trial(experiment: Experiment, trials: Sequence[Trial]) -> BestTrial | None:
-    """The feasible succeeded trial with the best objective (the lower index wins a tie)."""
+def best_trial(experiment: Experiment, trials: Sequence[Trial],
+               front: Sequence[ParetoTrial] | None = None) -> BestTrial | None:
+    """The feasible succeeded trial with the best objective (the lower index wins a tie); with
+    several objectives, the best of the Pareto ``front`` on the first one (so a trial another beats
+    on every objective is never the best, even when it ties on the first)."""
     objective = experiment.spec.objective
+    on_front = {p.name for p in front} if front else None
     best: Trial | None = None
     for t in sorted(trials, key=lambda t: t.spec.index):
         value = t.status.objective_value
         if t.status.phase is not TrialPhase.SUCCEEDED or value is None or not feasible(objective, t):
+            continue
+        if on_front is not None and t.metadata.name not in on_front:
             continue
         if best is None or objective.better(value, best.status.objective_value or 0.0):
             best = t
@@ -322,8 +328,8 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str, prior: S
     old = experiment.status or ExperimentStatus()
     generation = experiment.metadata.generation
     counts = count_trials(trials, experiment)
-    best = best_trial(experiment, trials)
     front, front_size = pareto_front(experiment, trials)
+    best = best_trial(experiment, trials, front)
     seconds = trial_seconds(trials)
     status = old.model_copy(update={
         "trials": counts,

@@ -96,11 +96,13 @@ def test_bayes_models_the_constraint_and_searches_where_it_holds() -> None:
     assert best < 0.7, best
 
 
-def test_tpe_ranks_infeasible_trials_behind_every_feasible_one() -> None:
+def test_tpe_ranks_infeasible_trials_behind_every_feasible_one_by_how_far_they_break_it() -> None:
     observations = [Observation({"x": 0.1, "y": 0.1}, 0.2, constraints=(0.3,)),   # best loss, infeasible
                     Observation({"x": 0.5, "y": 0.5}, 1.0, constraints=(0.0,)),
                     Observation({"x": 0.6, "y": 0.6}, 1.2, constraints=(0.02,)),
+                    Observation({"x": 0.0, "y": 0.0}, 0.0, constraints=(0.5,)),   # better still, further out
                     Observation({"x": 0.9, "y": 0.1}, None)]
-    moved = infeasible_last(disk_request(observations, 4)).observations
-    assert moved[0].loss is not None and moved[0].loss > 1.2
-    assert [o.loss for o in moved[1:]] == [1.0, 1.2, None]
+    moved = infeasible_last(disk_request(observations, 5)).observations
+    assert [o.loss for o in moved[1:3]] == [1.0, 1.2] and moved[4].loss is None
+    assert moved[0].loss is not None and moved[3].loss is not None
+    assert 1.2 < moved[0].loss < moved[3].loss  # 0.2 over the bound ranks before 0.4 over it

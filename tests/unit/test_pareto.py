@@ -147,3 +147,13 @@ def test_tpe_ranks_observations_by_fronts_as_motpe_does() -> None:
     first = {1, 2, 3}
     assert max(places[i] for i in first) < places[0]  # type: ignore[type-var]
     assert places[3] == 2.0  # the middle of the first front is its most crowded point
+
+
+def test_a_tie_on_the_first_objective_goes_to_the_trial_on_the_front() -> None:
+    trials = two_objective_trials(2)
+    for t, latency in zip(trials, (50.0, 20.0), strict=True):  # same accuracy; the later one is faster
+        t.status.objective_value = 0.9
+        t.status.metrics.update({"accuracy": 0.9, "latency": latency})
+    status = plan(experiment(objective=TWO, maxTrials=2), trials, now=NOW).status
+    assert [p.name for p in status.pareto_front] == ["exp-1"]
+    assert status.best_trial is not None and status.best_trial.name == "exp-1"

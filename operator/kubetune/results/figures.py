@@ -279,6 +279,9 @@ def pareto_front(history: History) -> bytes | None:
                              **paint(on, "#d62728"))
         if third is not None:
             figure.colorbar(scatter, ax=ax, label=f"{names[2]} ({objective.additional_objectives[1].goal.value})")
+    for values, scale in ((xs, ax.set_xscale), (ys, ax.set_yscale)):
+        if min(values) > 0 and max(values) / min(values) > 30:  # sizes, latencies: decades apart
+            scale("log")
     ax.set_xlabel(f"{names[0]} ({objective.goal.value})")
     ax.set_ylabel(f"{names[1]} ({objective.additional_objectives[0].goal.value})")
     ax.set_title(f"{history.name}: the trade-off between {names[0]} and {names[1]}", fontsize=10)

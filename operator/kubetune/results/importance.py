@@ -85,6 +85,8 @@ class Importance:
     main_effects: float
     n_partial: int = 0
     n_failed: int = 0
+    #: The space has conditional parameters (``when``).
+    conditional: bool = False
 
     @property
     def rough(self) -> bool:
@@ -149,7 +151,8 @@ def parameter_importance(history: History, *, seed: int = 0, n_trees: int = 64) 
     shares = raw / explained if explained > 0 else raw
     return Importance(values={name: float(s) for name, s in zip(space.names, shares, strict=True)},
                       n_trials=len(values), method=f"fANOVA main effects, random forest of {n_trees} trees",
-                      main_effects=min(explained, 1.0), n_partial=n_partial, n_failed=n_failed)
+                      main_effects=min(explained, 1.0), n_partial=n_partial, n_failed=n_failed,
+                      conditional=space.conditional)
 
 
 def fanova_main_effects(X: FloatArray, y: FloatArray, *, categories: Mapping[int, int] | None = None, seed: int = 0,

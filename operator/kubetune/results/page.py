@@ -75,6 +75,9 @@ def importance_note(importance: Importance | None) -> str:
     note = (f"{importance.method}, fitted to {', '.join(parts)} trials: the share of the objective's variance "
             f"each parameter explains on its own; interactions explain the other "
             f"{max(0.0, 1 - importance.main_effects):.0%}.")
+    if importance.conditional:
+        note += (" Conditional parameters: an inactive one is held at a fixed value, so a share can include the "
+                 "effect of the choice that activates it.")
     if importance.rough:
         note += (f" Rough: {importance.n_trials} trials for {len(importance.values)} parameters (two per "
                  "parameter or more make it steadier).")
@@ -94,7 +97,7 @@ def markdown_summary(history: History, *, top: int = 10) -> str:
              f"- phase: **{status.phase.value}**" + (f" ({_condition(history)})" if _condition(history) else ""),
              f"- trials: {counts.finished}/{history.spec.max_trials} finished — {counts.succeeded} succeeded, "
              f"{counts.failed} failed, {counts.early_stopped} early-stopped, {counts.killed} killed, "
-             f"{counts.active} running" + (f"; {counts.infeasible} of the succeeded break a constraint"
+             f"{counts.active} running" + (f"; {counts.infeasible} of the succeeded infeasible (a constraint broken)"
                                            if counts.infeasible else ""),
              f"- objective: {objective.metric} ({objective.goal.value})"
              + (f", target {objective.target:g}" if objective.target is not None else ""),

@@ -24,7 +24,7 @@ import scipy.stats
 
 from kubetune.api import Params, SettingValue, setting
 from kubetune.space import FloatArray, Space
-from kubetune.suggest.base import Suggestion, SuggestRequest, check_table_settings, tried_keys
+from kubetune.suggest.base import Observation, Suggestion, SuggestRequest, check_table_settings, tried_keys
 from kubetune.suggest.multiobjective import pareto_order
 from kubetune.suggest.sobol import fresh_sobol_params
 
@@ -146,16 +146,34 @@ class TpeSearch:
 
 
 def infeasible_last(request: SuggestRequest) -> SuggestRequest:
-    """Trials that break a constraint ranked below every feasible one (as Optuna's constrained TPE
-    does, by how much they break it there; here by their loss, behind the worst feasible loss)."""
+    """Trials that break a constraint ranked below every feasible one, by how much they break it
+    (as Optuna's constrained TPE does): each constraint's overshoot in units of the spread of that
+    metric's observed values, summed; a missing value counts as the largest overshoot seen."""
     if not request.constraints:
         return request
     finite = [o.loss for o in request.observations if o.loss is not None and math.isfinite(o.loss)]
     if not finite:
         return request
-    lo, hi = min(finite), max(finite)
-    behind = hi + ((hi - lo) or 1.0) - lo  # an infeasible loss l becomes l + behind > every feasible loss
-    moved = [o if o.loss is None or request.feasible(o) else dataclasses.replace(o, loss=o.loss + behind)
-             for o in request.observations]
-    return dataclasses.replace(request, observations=moved)
+    lo_loss, hi_loss = min(finite), max(finite)
+    behind = hi_loss + ((hi_loss - lo_loss) or 1.0)  # every infeasible loss is above every feasible one
+    spreads = []
+    for k in range(len(request.constraints)):
+        seen = [v for o in request.observations if len(o.constraints) > k and (v := o.constraints[k]) is not None]
+        spreads.append((max(seen) - min(seen)) if len(seen) > 1 and max(seen) > min(seen) else 1.0)
 
+    def overshoot(o: Observation) -> float:
+        total = 0.0
+        for k, (lo, hi) in enumerate(request.constraints):
+            value = o.constraints[k] if len(o.constraints) > k else None
+            if value is None:
+                total += math.inf
+                continue
+            total += (max(0.0, lo - value) if lo is not None else 0.0) / spreads[k]
+            total += (max(0.0, value - hi) if hi is not None else 0.0) / spreads[k]
+        return total
+
+    breaking = sorted((overshoot(o), i) for i, o in enumerate(request.observations)
+                      if o.loss is not None and not request.feasible(o))
+    place = {i: behind + rank for rank, (_, i) in enumerate(breaking)}
+    moved = [dataclasses.replace(o, loss=place[i]) if i in place else o for i, o in enumerate(request.observations)]
+    return dataclasses.replace(request, observations=moved)
