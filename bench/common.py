@@ -1,10 +1,16 @@
-"""Helpers the benchmark scripts share: naming a suggester with settings, writing a docs section."""
+"""Helpers the benchmark scripts share: naming a suggester, Optuna's suggest calls, the process
+pool that runs the tasks, writing a docs section."""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
-from kubetune.api import SettingValue
+from kubetune.api import Parameter, SettingValue
 
 
 def parse_algorithm(spec: str) -> tuple[str, dict[str, SettingValue]]:
@@ -39,3 +45,47 @@ def replace_section(doc: Path, heading: str, section: str) -> None:
         text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
+
+
+def optuna_suggest(trial: Any, p: Parameter) -> Any:
+    """``p``'s value from an Optuna trial, with the distribution its spec says (log scale included)."""
+    log = str(p.scale) == "log"
+    if str(p.type) == "categorical":
+        return trial.suggest_categorical(p.name, list(p.values or []))
+    if str(p.type) == "int":
+        return trial.suggest_int(p.name, int(p.min or 0), int(p.max or 0), log=log)
+    return trial.suggest_float(p.name, float(p.min or 0), float(p.max or 0), log=log)
+
+
+def optuna_ask(study: Any, parameters: Sequence[Parameter], n: int, trials: dict[int, Any]) -> list[dict[str, Any]]:
+    """``n`` assignments asked of an Optuna study, each trial kept in ``trials`` under its dict's id."""
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        params = {p.name: optuna_suggest(trial, p) for p in parameters}
+        trials[id(params)] = trial
+        out.append(params)
+    return out
+
+
+def run_tasks(run_one: Callable[..., dict[str, Any]], tasks: Sequence[tuple[Any, ...]], jobs: int, out: Path,
+              describe: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    """``run_one(*task)`` for every task in a process pool; the results so far rewritten to ``out``
+    after each one (a long run can be read, or resumed, while it goes). A task that raises is
+    reported and skipped: one optimizer crashing is a result too, not a reason to lose the rest."""
+    results: list[dict[str, Any]] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_one, *t) for t in tasks]
+        for i, future in enumerate(as_completed(futures)):
+            try:
+                r = future.result()
+            except Exception as error:
+                print(f"task failed: {error!r}", file=sys.stderr)
+                continue
+            results.append(r)
+            print(f"[{i + 1}/{len(tasks)}] {r['problem']} {r['optimizer']} seed={r['seed']} {describe(r)}",
+                  file=sys.stderr, flush=True)
+            out.write_text(json.dumps(results))
+    return results
+

@@ -44,6 +44,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from bench.common import optuna_suggest  # noqa: E402
 from kubetune.api import Parameter, Params  # noqa: E402
 from kubetune.space import Space  # noqa: E402
 from kubetune.suggest import get_suggester  # noqa: E402
@@ -219,14 +220,6 @@ class OptunaAdapter:
         self.parameters = parameters
         self.running: list[Any] = []  # asked trials, in order
 
-    def _suggest(self, trial: Any, p: Parameter) -> Any:
-        log = str(p.scale) == "log"
-        if str(p.type) == "categorical":
-            return trial.suggest_categorical(p.name, list(p.values or []))
-        if str(p.type) == "int":
-            return trial.suggest_int(p.name, int(p.min or 0), int(p.max or 0), log=log)
-        return trial.suggest_float(p.name, float(p.min or 0), float(p.max or 0), log=log)
-
     def ask(self, n: int) -> list[Params]:
         out = []
         for _ in range(n):
@@ -234,7 +227,7 @@ class OptunaAdapter:
             params: Params = {}
             for p in self.parameters:  # parents come first, so `active` of the partial assignment is final for p
                 if p.name in self.space.active(params):
-                    params[p.name] = self._suggest(trial, p)
+                    params[p.name] = optuna_suggest(trial, p)
             self.running.append(trial)
             out.append(params)
         return out

@@ -26,12 +26,10 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -42,6 +40,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from bench.common import run_tasks  # noqa: E402
 from bench.peers import Kubetune  # noqa: E402
 from bench.problems import _double, _int, branin, hartmann6  # noqa: E402
 from kubetune.api import Parameter, Params  # noqa: E402
@@ -411,21 +410,9 @@ def main(argv: list[str] | None = None) -> int:
     rounds, batch = (int(v) for v in args.budget.lower().split("x"))
     tasks = [(p, o, s, rounds, batch) for s in range(args.first_seed, args.first_seed + args.seeds)
              for p in args.problems.split(",") for o in args.optimizers.split(",")]
-    results = []
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_one, *t) for t in tasks]
-        for i, future in enumerate(as_completed(futures)):
-            try:
-                r = future.result()
-            except Exception as error:  # a peer crashing is a result too, not a reason to lose the rest
-                print(f"task failed: {error!r}", file=sys.stderr)
-                continue
-            results.append(r)
-            print(f"[{i + 1}/{len(tasks)}] {r['problem']} {r['optimizer']} seed={r['seed']} "
-                  f"best feasible={best_feasible(r):.4g} feasible={np.mean(r['feasible']):.0%} "
-                  f"{r['suggest_s']:.1f}s", file=sys.stderr, flush=True)
-            args.out.write_text(json.dumps(results))
+    results = run_tasks(run_one, tasks, args.jobs, args.out,
+                        lambda r: f"best feasible={best_feasible(r):.4g} feasible={np.mean(r['feasible']):.0%} "
+                                  f"{r['suggest_s']:.1f}s")
     print(table(summarize(results)))
     return 0
 

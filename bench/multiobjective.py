@@ -23,12 +23,10 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -39,6 +37,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from bench.common import optuna_ask, run_tasks  # noqa: E402
 from kubetune.api import Parameter, Params  # noqa: E402
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -274,13 +273,7 @@ class OptunaMulti:
         self.trials: dict[int, Any] = {}
 
     def ask(self, n: int) -> list[Params]:
-        out = []
-        for _ in range(n):
-            trial = self.study.ask()
-            params = {p.name: _optuna_suggest(trial, p) for p in self.parameters}
-            self.trials[id(params)] = trial
-            out.append(params)
-        return out
+        return optuna_ask(self.study, self.parameters, n, self.trials)
 
     def tell(self, params: list[Params], values: list[tuple[float, ...]]) -> None:
         import optuna
@@ -291,15 +284,6 @@ class OptunaMulti:
                 self.study.tell(trial, list(v))
             else:
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-
-
-def _optuna_suggest(trial: Any, p: Parameter) -> Any:
-    log = str(p.scale) == "log"
-    if str(p.type) == "categorical":
-        return trial.suggest_categorical(p.name, list(p.values or []))
-    if str(p.type) == "int":
-        return trial.suggest_int(p.name, int(p.min or 0), int(p.max or 0), log=log)
-    return trial.suggest_float(p.name, float(p.min or 0), float(p.max or 0), log=log)
 
 
 def make(name: str, problem: MultiProblem, seed: int) -> KubetuneMulti | OptunaMulti:
@@ -479,20 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds, batch = (int(v) for v in args.budget.lower().split("x"))
     tasks = [(p, o, s, rounds, batch) for s in range(args.first_seed, args.first_seed + args.seeds)
              for p in args.problems.split(",") for o in args.optimizers.split(",")]
-    results = []
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_one, *t) for t in tasks]
-        for i, future in enumerate(as_completed(futures)):
-            try:
-                r = future.result()
-            except Exception as error:  # one optimizer crashing is a result too, not a reason to lose the rest
-                print(f"task failed: {error!r}", file=sys.stderr)
-                continue
-            results.append(r)
-            print(f"[{i + 1}/{len(tasks)}] {r['problem']} {r['optimizer']} seed={r['seed']} "
-                  f"hv={r['hypervolume']:.4f} {r['suggest_s']:.1f}s", file=sys.stderr, flush=True)
-            args.out.write_text(json.dumps(results))
+    results = run_tasks(run_one, tasks, args.jobs, args.out,
+                        lambda r: f"hv={r['hypervolume']:.4f} {r['suggest_s']:.1f}s")
     print(report(results, single))
     return 0
 

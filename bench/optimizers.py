@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import numpy as np  # noqa: E402
+
+from bench.common import run_tasks  # noqa: E402
 
 
 def run_one(problem_name: str, optimizer: str, seed: int, rounds: int, batch: int) -> dict[str, Any]:
@@ -208,20 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds, batch = (int(v) for v in args.budget.lower().split("x"))
     tasks = [(p, o, s, rounds, batch) for s in range(args.first_seed, args.first_seed + args.repeats)
              for p in args.problems.split(",") for o in args.optimizers.split(",")]
-    results = []
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_one, *t) for t in tasks]
-        for i, future in enumerate(as_completed(futures)):
-            try:
-                r = future.result()
-            except Exception as error:  # a peer crashing is a result too, not a reason to lose the rest
-                print(f"task failed: {error!r}", file=sys.stderr)
-                continue
-            results.append(r)
-            print(f"[{i + 1}/{len(tasks)}] {r['problem']} {r['optimizer']} seed={r['seed']} "
-                  f"best={min(r['losses']):.4g} {r['suggest_s']:.1f}s", file=sys.stderr, flush=True)
-            args.out.write_text(json.dumps(results))
+    results = run_tasks(run_one, tasks, args.jobs, args.out,
+                        lambda r: f"best={min(r['losses']):.4g} {r['suggest_s']:.1f}s")
     print(report(results, args.plots))
     return 0
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bench.common import parse_algorithm
+from bench.common import optuna_ask, parse_algorithm
 from kubetune.api import Parameter, Params
 from kubetune.space import Space
 from kubetune.suggest import get_suggester
@@ -71,22 +71,8 @@ class OptunaPeer:
         self.parameters = parameters
         self.trials: dict[int, Any] = {}
 
-    def _suggest(self, trial: Any, p: Parameter) -> Any:
-        log = str(p.scale) == "log"
-        if str(p.type) == "categorical":
-            return trial.suggest_categorical(p.name, list(p.values or []))
-        if str(p.type) == "int":
-            return trial.suggest_int(p.name, int(p.min or 0), int(p.max or 0), log=log)
-        return trial.suggest_float(p.name, float(p.min or 0), float(p.max or 0), log=log)
-
     def ask(self, n: int) -> list[Params]:
-        out = []
-        for _ in range(n):
-            trial = self.study.ask()
-            params = {p.name: self._suggest(trial, p) for p in self.parameters}
-            self.trials[id(params)] = trial
-            out.append(params)
-        return out
+        return optuna_ask(self.study, self.parameters, n, self.trials)
 
     def tell(self, params: list[Params], losses: list[float]) -> None:
         import optuna

@@ -28,6 +28,8 @@ from typing import Any
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
+from bench.common import replace_section  # noqa: E402
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 SECTION = "## Warm start"
 
@@ -95,18 +97,7 @@ def report(results: list[dict[str, Any]]) -> str:
         ratio = warm / cold
         lines.append(f"| {name} | {cold:g} | {warm:g} | {ratio:.2f} | {sum(r['reached'] for r in rows)}/{len(rows)} "
                      f"| {'met' if ratio <= 0.5 else 'missed'} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_doc(section: str) -> None:
-    text = DOC.read_text()
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
-        tail = rest.split("\n## ", 1)
-        text = head + section + ("\n## " + tail[1] if len(tail) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
+    return "\n".join(lines) + "\n\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         section = report(json.loads(args.report.read_text()))
         print(section)
         if args.doc:
-            write_doc(section)
+            replace_section(DOC, SECTION, section)
         return 0
     rounds, batch = (int(v) for v in args.budget.split("x"))
     tasks = [(p, s, rounds, batch) for p in args.problems.split(",") for s in range(args.seeds)]
