@@ -20,8 +20,8 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
 
 
 def non_dominated(points: Sequence[Sequence[float]]) -> list[int]:
-    """Indexes of the points no other point dominates, in input order (a repeated point is kept once:
-    the first of equal vectors)."""
+    """Indexes of the points no other point dominates, in input order (equal points are all kept:
+    neither beats the other)."""
     if not len(points):
         return []
     y = np.asarray(points, dtype=float).reshape(len(points), -1)
@@ -29,11 +29,8 @@ def non_dominated(points: Sequence[Sequence[float]]) -> list[int]:
     for i in range(len(y)):
         no_worse = np.all(y <= y[i], axis=1)
         better = np.any(y < y[i], axis=1)
-        if np.any(no_worse & better):
-            continue
-        if any(np.array_equal(y[j], y[i]) for j in keep):
-            continue
-        keep.append(i)
+        if not np.any(no_worse & better):
+            keep.append(i)
     return keep
 
 

@@ -23,7 +23,7 @@ TWO = {"metric": "accuracy", "goal": "maximize", "additionalObjectives": [{"metr
 
 @pytest.mark.parametrize(("points", "front"), [
     ([(1, 2), (2, 1), (2, 2)], [0, 1]),                 # (2, 2) is dominated by both
-    ([(1, 1), (1, 1), (0, 2)], [0, 2]),                 # a repeated point is kept once
+    ([(1, 1), (1, 1), (0, 2)], [0, 1, 2]),              # equal points: neither beats the other
     ([(3, 3)], [0]),
     ([(1, 2, 3), (2, 1, 3), (3, 3, 0), (3, 3, 3)], [0, 1, 2]),
     ([(0, 0), (1, 1), (0, 1)], [0]),                    # one point better on every axis

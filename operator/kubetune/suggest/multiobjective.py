@@ -82,8 +82,6 @@ def pareto_order(request: SuggestRequest) -> SuggestRequest:
     remaining = list(range(len(vectors)))
     while remaining:
         front = [remaining[i] for i in pareto.non_dominated([vectors[j] for j in remaining])]
-        duplicates = [j for j in remaining if j not in front and any(vectors[j] == vectors[f] for f in front)]
-        front += duplicates  # equal vectors belong to the same front
         distance = pareto.crowding_distance([vectors[j] for j in front])
         order += [front[k] for k in np.argsort(-distance, kind="stable")]
         remaining = [j for j in remaining if j not in front]
