@@ -344,7 +344,13 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         text = markdown_summary(history)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return 0
-    for path in write_report(history, Path(args.out or f"{history.name}-report")):
+    from kubetune.results.figures import PlottingUnavailable
+
+    try:
+        written = write_report(history, Path(args.out or f"{history.name}-report"))
+    except PlottingUnavailable as err:
+        raise InputError(str(err)) from None
+    for path in written:
         console.print(str(path), markup=False)
     return 0
 

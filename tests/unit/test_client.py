@@ -277,6 +277,22 @@ def test_report_of_an_experiment_file_reads_its_state_file_and_lends_an_old_one_
     assert history.source == str(tmp_path / "exp.state.yaml") and history.spec == experiment().spec
 
 
+def test_report_without_matplotlib_says_which_extra_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from kubetune.results import figures
+
+    def missing() -> None:
+        raise figures.PlottingUnavailable("the HTML report draws with matplotlib: pip install 'kubetune[report]' "
+                                          "(or use --format md)")
+
+    monkeypatch.setattr(figures, "_pyplot", missing)
+    state = tmp_path / "exp.state.yaml"
+    save_state(state, LocalState(experiment="exp", spec=experiment().spec, trials=[trial(0)]))
+    assert cli.main(["report", str(state), "--out", str(tmp_path / "out")]) == cli.EXIT_USAGE
+    assert capsys.readouterr().err.strip() == ("error: the HTML report draws with matplotlib: "
+                                               "pip install 'kubetune[report]' (or use --format md)")
+
+
 def test_report_of_a_missing_file(capsys: pytest.CaptureFixture[str],
                                   report_calls: list[tuple[str, History, Path | None]]) -> None:
     assert cli.main(["report", "nowhere/exp.state.yaml"]) == cli.EXIT_USAGE
