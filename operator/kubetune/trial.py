@@ -58,11 +58,16 @@ def inactive_names(experiment: Experiment, params: Params) -> frozenset[str]:
     return frozenset(p.name for p in experiment.spec.parameters if p.name not in params)
 
 
+def refers_to(text: str, names: frozenset[str]) -> bool:
+    """Whether ``text`` has a ``${params.<name>}`` reference to one of ``names``."""
+    return any(m.group(1) in names for m in PARAM_REFERENCE.finditer(text))
+
+
 def substitute_all(arguments: list[str], params: Params, inactive: frozenset[str]) -> list[str]:
     """Each argument substituted; one that refers to an inactive parameter is left out (write a
     flag and its value as one argument, ``--momentum=${params.momentum}``, so both go together)."""
     return [substitute(a, params) for a in arguments
-            if not any(m.group(1) in inactive for m in PARAM_REFERENCE.finditer(a))]
+            if not refers_to(a, inactive)]
 
 
 def trial_env(experiment: str, trial: str, params: Params) -> dict[str, str]:
@@ -80,7 +85,7 @@ def _template_env(entries: list[dict[str, Any]] | None, params: Params,
     for entry in entries or []:
         entry = dict(entry)
         if isinstance(entry.get("value"), str):
-            if any(m.group(1) in inactive for m in PARAM_REFERENCE.finditer(entry["value"])):
+            if refers_to(entry["value"], inactive):
                 continue
             entry["value"] = substitute(entry["value"], params)
         rendered.append(entry)
