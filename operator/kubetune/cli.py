@@ -272,7 +272,10 @@ def describe_lines(experiment: Experiment, namespace: str) -> list[str]:
     lines += [f"Phase:       {status.phase.value}",
               f"Trials:      {status.progress or '0/' + str(spec.max_trials)} finished; created {t.created}, "
               f"pending {t.pending}, running {t.running}, succeeded {t.succeeded}, failed {t.failed}, "
-              f"killed {t.killed}, early stopped {t.early_stopped}",
+              f"killed {t.killed}, early stopped {t.early_stopped}"
+              + (f"; {t.queued} waiting for quota" if t.queued else "")
+              + (f"; retried after disruptions {status.retries}x (maxTrialRetries={spec.max_trial_retries})"
+                 if status.retries else ""),
               f"Trial time:  {status.trial_time or '0s'}"]
     if status.best_trial:
         b = status.best_trial

@@ -59,6 +59,8 @@ FAILED = "Failed"
 CONDITION_TYPES = (RUNNING, SUSPENDED, SUCCEEDED, FAILED)
 #: Not a phase: whether every spec.warmStart source was found (True) or one is missing (False).
 WARM_START = "WarmStart"
+#: Not a phase: True while trials wait for a queue's quota (their Jobs suspended, e.g. by Kueue).
+QUEUED = "Queued"
 
 # Why an experiment ended (``reason`` of its Succeeded/Failed condition).
 GOAL_REACHED = "GoalReached"
@@ -149,6 +151,8 @@ def count_trials(trials: Sequence[Trial], experiment: Experiment | None = None) 
         setattr(counts, name, getattr(counts, name) + 1)
         if objective is not None and t.status.phase is TrialPhase.SUCCEEDED and not feasible(objective, t):
             counts.infeasible += 1
+        if t.status.queued and t.status.phase is TrialPhase.PENDING:
+            counts.queued += 1
     return counts
 
 
@@ -333,6 +337,7 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str, prior: S
     seconds = trial_seconds(trials)
     status = old.model_copy(update={
         "trials": counts,
+        "retries": sum(t.status.retries for t in trials),
         "best_trial": best,
         "pareto_front": front,
         "pareto_size": front_size,
@@ -343,6 +348,9 @@ def _plan(experiment: Experiment, trials: Sequence[Trial], *, now: str, prior: S
         "start_time": old.start_time or now,
     })
     events: list[Event] = []
+    if counts.queued or any(c.type == QUEUED for c in old.conditions):
+        status = status.model_copy(update={"conditions": _queued_condition(
+            status.conditions, counts, now=now, generation=generation)})
     space = Space(spec.parameters)
     prior_observations, warm = warm_start(experiment, space, prior)
     if warm is not None:
@@ -470,6 +478,17 @@ def _warm_condition(conditions: Sequence[Condition], warm: WarmStartStatus, *, n
         return set_condition(conditions, WARM_START, ConditionStatus.FALSE, "SourceMissing", _warm_message(warm),
                              now=now, generation=generation)
     return set_condition(conditions, WARM_START, ConditionStatus.TRUE, "SourcesLoaded", _warm_message(warm),
+                         now=now, generation=generation)
+
+
+def _queued_condition(conditions: Sequence[Condition], counts: TrialCounts, *, now: str,
+                      generation: int | None) -> list[Condition]:
+    if counts.queued:
+        message = (f"{counts.queued} of {counts.active} active trial(s) waiting for quota: their Jobs are suspended "
+                   "until a queue admits them")
+        return set_condition(conditions, QUEUED, ConditionStatus.TRUE, "WaitingForQuota", message,
+                             now=now, generation=generation)
+    return set_condition(conditions, QUEUED, ConditionStatus.FALSE, "Admitted", "no trial is waiting for quota",
                          now=now, generation=generation)
 
 

@@ -1,7 +1,9 @@
 """What the suggester is told of the trials: observations (assignment, loss) and pending points.
 
 Purely computational, no I/O. A succeeded trial is its final objective (as a loss), a failed one
-an observation without a loss, an active one a pending point.
+an observation without a loss, an active one a pending point (a trial being retried after a
+disruption too). A failure that is the platform's (:data:`kubetune.api.PLATFORM_FAILURES`: an
+image that cannot be pulled, a pod disrupted once too often) is no observation at all.
 
 An early-stopped trial is its objective at its last step: the partial result it is. It was stopped
 for being behind the others at that step, so this ranks it below the trials that went on, and the
@@ -19,7 +21,7 @@ import math
 from collections.abc import Sequence
 
 from kubetune import curves
-from kubetune.api import Experiment, Objective, Params, Trial, TrialPhase
+from kubetune.api import PLATFORM_FAILURES, Experiment, Objective, Params, Trial, TrialPhase
 from kubetune.space import Space, SpaceError
 from kubetune.suggest import Observation
 
@@ -66,7 +68,8 @@ def suggester_view(space: Space, trials: Sequence[Trial], experiment: Experiment
             observations.append(Observation(params, partial_loss(t, experiment), other_losses(objective, reached),
                                             constraint_values(objective, reached)))
         elif phase is TrialPhase.FAILED:
-            observations.append(Observation(params, None))
+            if t.status.reason not in PLATFORM_FAILURES:
+                observations.append(Observation(params, None))
         elif not phase.finished:
             pending.append(params)
     return observations, pending
@@ -92,7 +95,7 @@ def prior_observations(space: Space, trials: Sequence[Trial], experiment: Experi
         if phase is TrialPhase.SUCCEEDED and value is not None and math.isfinite(value):
             out.append(Observation(params, objective.loss(value), other_losses(objective, t.status.metrics),
                                    constraint_values(objective, t.status.metrics)))
-        elif phase is TrialPhase.FAILED:
+        elif phase is TrialPhase.FAILED and t.status.reason not in PLATFORM_FAILURES:
             out.append(Observation(params, None))
         elif phase is TrialPhase.EARLY_STOPPED and (loss := partial_loss(t, experiment)) is not None:
             out.append(Observation(params, loss))

@@ -8,6 +8,9 @@ process exit, a pod's state, a log, a deadline) and write what these functions r
 * :func:`progressed`: new progress lines merged into its learning curve;
 * :func:`stop_requested`: a stop decided (early stopping, or the experiment's end), recorded
   before the trial is stopped;
+* :func:`queued`: its workload waits for a queue to admit it (a suspended Job);
+* :func:`disrupted`: its pod was ended by something other than the trial (preempted, evicted,
+  deleted): the trial is run again, or fails ``Disrupted`` once ``maxTrialRetries`` are spent;
 * :func:`judge`: the trial is over; its final status from what was observed.
 
 Observations are of two kinds. :class:`Exited`: the trial's own code ended (exit code or signal,
@@ -27,7 +30,9 @@ from dataclasses import dataclass
 
 from kubetune import curves
 from kubetune.api import (
+    MAX_DISRUPTIONS,
     CurvePoint,
+    Disruption,
     MetricsSource,
     Objective,
     StopRequest,
@@ -89,12 +94,22 @@ def stop_requests(stops: Sequence[Stop], killed: Sequence[str], now: str) -> dic
 
 
 def started(status: TrialStatus, now: str) -> TrialStatus:
-    """The trial's workload was made (a Job created, a process started): its start time is set."""
-    return status.model_copy(update={"start_time": status.start_time or now})
+    """The trial's workload was made (a Job created, a process started): its start time is set
+    (after a retry, the retry's ``attemptTime``)."""
+    update: dict[str, object] = {"start_time": status.start_time or now}
+    if status.retries:
+        update["attempt_time"] = status.attempt_time or now
+    return status.model_copy(update=update)
+
+
+def made(status: TrialStatus) -> bool:
+    """Whether the workload of the trial's current attempt was made (see :func:`started`)."""
+    return (status.attempt_time if status.retries else status.start_time) is not None
 
 
 def running(status: TrialStatus, now: str) -> TrialStatus:
-    return status.model_copy(update={"phase": TrialPhase.RUNNING, "start_time": status.start_time or now})
+    return status.model_copy(update={"phase": TrialPhase.RUNNING, "start_time": status.start_time or now,
+                                     "queued": False})
 
 
 def progressed(status: TrialStatus, points: Sequence[CurvePoint], *, protect: Collection[int] = (),
@@ -112,6 +127,42 @@ def stop_requested(status: TrialStatus, request: StopRequest) -> TrialStatus:
     if status.phase.finished or status.stop is not None:
         return status
     return status.model_copy(update={"stop": request})
+
+
+def queued(status: TrialStatus, waiting: bool) -> TrialStatus:
+    """The status with ``queued`` set (True: its Job is suspended until a queue admits it)."""
+    if status.phase.finished or status.queued is waiting:
+        return status
+    if waiting and status.phase is TrialPhase.RUNNING:  # the queue took its quota back: it waits again
+        return status.model_copy(update={"queued": True, "phase": TrialPhase.PENDING})
+    return status.model_copy(update={"queued": waiting})
+
+
+def disrupted(status: TrialStatus, disruption: Disruption, *, max_retries: int, now: str) -> TrialStatus:
+    """The status after ``disruption``: a retry (Pending again, same params, the curve of the lost
+    attempt dropped, ``retries`` + 1) while fewer than ``max_retries`` were made, else Failed ``Disrupted``.
+
+    A disruption already recorded (the same pod, seen again by a repeated pass) changes nothing.
+    """
+    if status.phase.finished or any(d.pod == disruption.pod for d in status.disruptions):
+        return status
+    disruptions = [*status.disruptions, disruption][-MAX_DISRUPTIONS:]
+    if status.retries >= max_retries:
+        tried = f"after {status.retries} retr{'y' if status.retries == 1 else 'ies'}" if status.retries else "with"
+        failed = _finished(status, TrialPhase.FAILED, TrialReason.DISRUPTED,
+                           f"{disruption.message} ({tried} maxTrialRetries={max_retries})", now)
+        return failed.model_copy(update={"disruptions": disruptions, "queued": False})
+    retries = status.retries + 1
+    return status.model_copy(update={
+        "phase": TrialPhase.PENDING,
+        "retries": retries,
+        "attempt_time": None,
+        "disruptions": disruptions,
+        "message": clean_text(f"retry {retries} of {max_retries}: {disruption.message}"),
+        "curve": [],
+        "log_cursor": None,
+        "queued": False,
+    })
 
 
 def judge(*, objective: Objective, source: MetricsSource, status: TrialStatus, observed: Observation,

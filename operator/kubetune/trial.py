@@ -16,7 +16,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubetune.api import EXPERIMENT_LABEL, PARAM_REFERENCE, TRIAL_LABEL, Experiment, Params, ParamValue, Trial
+from kubetune.api import (
+    ATTEMPT_ANNOTATION,
+    EXPERIMENT_LABEL,
+    PARAM_REFERENCE,
+    TRIAL_LABEL,
+    Experiment,
+    Params,
+    ParamValue,
+    Trial,
+)
 
 PARAM_ENV_PREFIX = "KUBETUNE_PARAM_"
 TRIAL_ENV = "KUBETUNE_TRIAL"
@@ -123,6 +132,7 @@ def render_job(experiment: Experiment, trial: Trial) -> dict[str, Any]:
         metadata["labels"] = {**template.metadata.labels, **labels}
         if template.metadata.annotations:
             metadata["annotations"] = dict(template.metadata.annotations)
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), ATTEMPT_ANNOTATION: str(trial.status.retries)}
     if experiment.metadata.namespace:
         metadata["namespace"] = experiment.metadata.namespace
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}

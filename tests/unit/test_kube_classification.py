@@ -11,9 +11,12 @@ import pytest
 from kubetune.api import MetricsSource, ObjectMeta, Trial, TrialReason, TrialSpec, TrialStatus
 from kubetune.kube.classification import (
     CreateJob,
+    DeleteJob,
+    Disrupted,
     Fail,
     Harvest,
     MarkRunning,
+    Queue,
     StopJob,
     Stopped,
     Wait,
@@ -30,25 +33,34 @@ JUST_NOW = "2026-01-01T11:59:59Z"
 TEN_MIN = dt.timedelta(minutes=10)
 
 
-def trial(started: bool = True, stopping: bool = False) -> Trial:
+def trial(started: bool = True, stopping: bool = False, *, retries: int = 0, attempt_made: bool = False,
+          queued: bool = False) -> Trial:
     stop = early_stop(TrialReason.ASHA_RUNG, "stopped at rung 1 (step 1) by asha: …", JUST_NOW) if stopping else None
     return Trial(metadata=ObjectMeta(name="exp-0", uid="trial-uid"), spec=TrialSpec(index=0, params={"x": 1.0}),
-                 status=TrialStatus(start_time=JUST_NOW if started else None, stop=stop))
+                 status=TrialStatus(start_time=JUST_NOW if started else None, stop=stop, retries=retries,
+                                    attempt_time=JUST_NOW if attempt_made else None, queued=queued))
 
 
 def job(*conditions: tuple[str, str], deleting: bool = False, created: str = JUST_NOW, uid: str = "trial-uid",
-        deadline: int | None = None) -> dict[str, Any]:
+        deadline: int | None = None, attempt: int | None = None, suspend: bool = False, backoff: int = 0,
+        started: str | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": "exp-0", "uid": "job-uid", "creationTimestamp": created,
                             "ownerReferences": [{"uid": uid}]}
     if deleting:
         meta["deletionTimestamp"] = JUST_NOW
-    return {"metadata": meta, "spec": {"backoffLimit": 0, "activeDeadlineSeconds": deadline},
-            "status": {"conditions": [{"type": t, "status": "True", "reason": r, "message": "m"}
-                                      for t, r in conditions]}}
+    if attempt is not None:
+        meta["annotations"] = {"kubetune.io/attempt": str(attempt)}
+    status: dict[str, Any] = {"conditions": [{"type": t, "status": "True", "reason": r, "message": "m"}
+                                             for t, r in conditions]}
+    if started:
+        status["startTime"] = started
+    return {"metadata": meta, "spec": {"backoffLimit": backoff, "activeDeadlineSeconds": deadline, "suspend": suspend},
+            "status": status}
 
 
 def pod(phase: str, *, terminated: dict[str, Any] | None = None, waiting: str | None = None,
-        unschedulable: bool = False, created: str = JUST_NOW, reason: str | None = None) -> dict[str, Any]:
+        unschedulable: bool = False, created: str = JUST_NOW, reason: str | None = None,
+        disrupted: str | None = None, deleting: bool = False) -> dict[str, Any]:
     state: dict[str, Any] = {}
     if terminated is not None:
         state["terminated"] = terminated
@@ -60,8 +72,14 @@ def pod(phase: str, *, terminated: dict[str, Any] | None = None, waiting: str | 
                                  "message": "0/1 nodes are available"}]
     if reason:
         status["reason"] = reason
-    return {"metadata": {"name": "exp-0-abcde", "creationTimestamp": created, "ownerReferences": [{"uid": "job-uid"}]},
-            "spec": {"containers": [{"name": "main"}]}, "status": status}
+    if disrupted:
+        status["conditions"] = [{"type": "DisruptionTarget", "status": "True", "reason": disrupted,
+                                 "message": "Eviction API: evicting"}]
+    meta: dict[str, Any] = {"name": "exp-0-abcde", "creationTimestamp": created,
+                            "ownerReferences": [{"uid": "job-uid"}]}
+    if deleting:
+        meta["deletionTimestamp"] = JUST_NOW
+    return {"metadata": meta, "spec": {"containers": [{"name": "main"}]}, "status": status}
 
 
 CASES = [
@@ -91,11 +109,55 @@ CASES = [
     ("unschedulable, recent", trial(), job(), [pod("Pending", unschedulable=True)], Wait("unschedulable")),
     ("unschedulable, too long", trial(), job(created=LONG_AGO), [pod("Pending", unschedulable=True, created=LONG_AGO)],
      Fail("Unschedulable", "unschedulable for over 10 min: 0/1 nodes are available", delete_job=True)),
-    ("job failed, pod gone", trial(), job(("Failed", "BackoffLimitExceeded")), [],
-     Fail("JobFailed", "BackoffLimitExceeded: m")),
+    ("job failed, pod gone (deleted)", trial(), job(("Failed", "BackoffLimitExceeded")), [],
+     Disrupted("job/job-uid", "PodDeleted",
+               "the Job's pod was deleted before the trial finished (the Job failed, no pod is left)")),
+    ("job failed otherwise, pod gone", trial(), job(("Failed", "SomethingElse")), [],
+     Fail("JobFailed", "SomethingElse: m")),
     ("job complete, pod gone", trial(), job(("Complete", "")), [],
      Fail("MetricsUnavailable", "the Job completed but its pod is gone, so its report cannot be read")),
-    ("evicted", trial(), job(), [pod("Failed", reason="Evicted")], Fail("Evicted", "the pod was evicted")),
+    # disruptions: retried, not judged
+    ("evicted by the kubelet", trial(), job(), [pod("Failed", reason="Evicted")],
+     Disrupted("exp-0-abcde", "Evicted", "pod exp-0-abcde was evicted by the kubelet: no message")),
+    ("evicted through the Eviction API", trial(), job(),
+     [pod("Failed", terminated={"exitCode": 143}, disrupted="EvictionByEvictionAPI")],
+     Disrupted("exp-0-abcde", "EvictionByEvictionAPI",
+               "pod exp-0-abcde was disrupted (EvictionByEvictionAPI): Eviction API: evicting")),
+    ("node lost", trial(), job(("Failed", "BackoffLimitExceeded")),
+     [pod("Failed", disrupted="DeletionByPodGC", deleting=True)],
+     Disrupted("exp-0-abcde", "DeletionByPodGC",
+               "pod exp-0-abcde was disrupted (DeletionByPodGC): Eviction API: evicting")),
+    ("pod deleted by hand", trial(), job(("Failed", "BackoffLimitExceeded")),
+     [pod("Failed", terminated={"exitCode": 143}, deleting=True)],
+     Disrupted("exp-0-abcde", "PodDeleted", "pod exp-0-abcde was deleted before the trial finished")),
+    ("pod deleted, still terminating", trial(), job(("Failed", "BackoffLimitExceeded")),
+     [pod("Running", deleting=True)], Wait("the failed Job's pod is terminating")),
+    ("disrupted, the Job replaces the pod (backoffLimit 1)", trial(), job(backoff=1),
+     [pod("Failed", terminated={"exitCode": 143}, disrupted="PreemptionByScheduler")], Wait("pod Failed")),
+    ("podFailurePolicy failed the Job on a disruption", trial(), job(("Failed", "PodFailurePolicy")),
+     [pod("Failed", terminated={"exitCode": 143}, disrupted="PreemptionByScheduler")],
+     Fail("JobFailed", "PodFailurePolicy: m")),
+    ("podFailurePolicy failed the Job on an exit code", trial(), job(("Failed", "PodFailurePolicy")),
+     [pod("Failed", terminated={"exitCode": 42})], Harvest("exp-0-abcde", "main", 42, None)),
+    # a retry: the old attempt's Job goes, then the retry's is made
+    ("retry: the disrupted attempt's Job is there", trial(retries=1), job(attempt=0), [], DeleteJob()),
+    ("retry: the old Job has no attempt mark", trial(retries=1), job(), [], DeleteJob()),
+    ("retry: the old Job is going", trial(retries=1), job(attempt=0, deleting=True), [],
+     Wait("the disrupted attempt's Job is being deleted")),
+    ("retry: no Job yet", trial(retries=1), None, [], CreateJob()),
+    ("retry: its Job was made and is gone", trial(retries=1, attempt_made=True), None, [],
+     Fail("JobDeleted", "Job exp-0 was deleted before the trial finished")),
+    ("retry: its Job runs", trial(retries=1, attempt_made=True), job(attempt=1), [pod("Running")],
+     MarkRunning("exp-0-abcde")),
+    # queues: a suspended Job waits for quota, and is never unschedulable for it
+    ("suspended by a queue", trial(), job(suspend=True, created=LONG_AGO), [], Queue(True)),
+    ("still queued", trial(queued=True), job(suspend=True, created=LONG_AGO), [],
+     Wait("the Job is suspended until a queue admits it")),
+    ("admitted", trial(queued=True), job(created=LONG_AGO, started=JUST_NOW), [], Queue(False)),
+    ("admitted long after it was made", trial(), job(created=LONG_AGO, started=JUST_NOW), [], Wait("no pod yet")),
+    ("queued, it had finished", trial(queued=True), job(suspend=True),
+     [pod("Succeeded", terminated={"exitCode": 0, "message": '{"y": 4}'})],
+     Harvest("exp-0-abcde", "main", 0, '{"y": 4}')),
     # a stop request: delete the Job while it runs, record the stop once it is gone, keep a real result
     ("stop: the pod runs", trial(stopping=True), job(), [pod("Running")], StopJob()),
     ("stop: the pod is pending", trial(stopping=True), job(), [pod("Pending", unschedulable=True)], StopJob()),

@@ -324,3 +324,26 @@ def test_a_missing_source_is_a_condition_and_one_warning_not_a_crash() -> None:
     assert first.status.warm_start.missing == ["no Experiment gone in namespace ns"]
     again = plan(experiment(**spec).model_copy(update={"status": first.status}), [], now=LATER, prior=prior)
     assert not [e for e in again.events if e.reason == "WarmStartSourceMissing"]  # said once
+
+
+def test_retries_are_summed_and_a_trial_being_retried_counts_once_and_not_as_failed() -> None:
+    trials = [trial(0, S, value=0.6, retries=1), trial(1, P, retries=2), trial(2, F, reason="Disrupted", retries=3)]
+    status = plan(experiment(maxTrials=4, parallelTrials=1, maxFailedTrials=1), trials, now=NOW).status
+    assert status.retries == 6
+    assert (status.trials.created, status.trials.pending, status.trials.failed) == (3, 1, 1)
+    assert status.phase is ExperimentPhase.RUNNING
+
+
+def test_trials_waiting_for_quota_are_counted_and_say_so_in_a_condition() -> None:
+    exp = experiment(maxTrials=4, parallelTrials=2)
+    waiting = plan(exp, [trial(0, P, queued=True), trial(1, R)], now=NOW)
+    assert waiting.create == [] and waiting.status.trials.queued == 1  # parallelTrials holds: queued is active
+    condition = next(c for c in waiting.status.conditions if c.type == "Queued")
+    assert (condition.status, condition.reason) == (ConditionStatus.TRUE, "WaitingForQuota")
+    assert condition.message.startswith("1 of 2 active trial(s) waiting for quota")
+    exp.status = waiting.status
+    admitted = plan(exp, [trial(0, R), trial(1, R)], now=LATER).status
+    condition = next(c for c in admitted.conditions if c.type == "Queued")
+    assert (condition.status, condition.reason, condition.last_transition_time) == (
+        ConditionStatus.FALSE, "Admitted", LATER)
+    assert all(c.type != "Queued" for c in plan(experiment(), [trial(0, R)], now=NOW).status.conditions)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubetune.api import CurvePoint, TrialPhase
+from kubetune.api import CurvePoint, TrialPhase, TrialReason
 from kubetune.observations import suggester_view
 from kubetune.space import Space
 from tests.unit.factories import experiment, trial
 
-S, F, R, E, K = (TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.RUNNING, TrialPhase.EARLY_STOPPED,
-                 TrialPhase.KILLED)
+S, F, R, E, K, P = (TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.RUNNING, TrialPhase.EARLY_STOPPED,
+                    TrialPhase.KILLED, TrialPhase.PENDING)
 ONE = [{"name": "lr", "type": "double", "min": 0.001, "max": 0.1, "scale": "log"}]
 
 
@@ -33,3 +33,14 @@ def test_each_trial_is_what_it_amounts_to() -> None:
         (0.006, None),   # ... none finite: as failed
     ]
     assert [p["lr"] for p in pending] == [0.003]  # running; a killed trial is neither
+
+
+def test_platform_failures_and_retried_trials_tell_the_suggester_nothing_of_their_point() -> None:
+    exp = experiment(parameters=ONE, maxTrials=20)
+    ts = [trial(0, F, params={"lr": 0.001}, reason=TrialReason.NON_ZERO_EXIT),
+          trial(1, F, params={"lr": 0.002}, reason=TrialReason.DISRUPTED),
+          trial(2, F, params={"lr": 0.003}, reason=TrialReason.IMAGE_PULL_FAILED),
+          trial(3, P, params={"lr": 0.004}, retries=2)]
+    observations, pending = suggester_view(Space(exp.spec.parameters), ts, exp)
+    assert [(o.params["lr"], o.loss) for o in observations] == [(0.001, None)]
+    assert [p["lr"] for p in pending] == [0.004]  # being retried: pending, as any active trial

@@ -6,8 +6,21 @@ import signal
 
 import pytest
 
-from kubetune.api import CurvePoint, MetricsSource, Objective, TrialPhase, TrialReason, TrialStatus
-from kubetune.outcomes import Ended, Exited, deadline_exceeded, early_stop, experiment_finished, judge, stop_requested
+from kubetune.api import CurvePoint, Disruption, MetricsSource, Objective, TrialPhase, TrialReason, TrialStatus
+from kubetune.outcomes import (
+    Ended,
+    Exited,
+    deadline_exceeded,
+    disrupted,
+    early_stop,
+    experiment_finished,
+    judge,
+    made,
+    queued,
+    running,
+    started,
+    stop_requested,
+)
 
 OBJECTIVE = Objective(metric="accuracy", goal="maximize")
 NOW = "2026-01-01T00:10:00Z"
@@ -79,3 +92,51 @@ def test_the_first_stop_request_wins_and_a_finished_trial_takes_none() -> None:
 def test_messages_are_cleaned_of_control_characters() -> None:
     status = judged(Exited(exit_code=1, output="bad \x00 byte \x1b[31mred\x1b[0m\n"))
     assert status.message == "exited with code 1: bad \\x00 byte \\x1b[31mred\\x1b[0m"
+
+
+# --- disruptions and queues ------------------------------------------------------------------------
+
+EVICTED = Disruption(pod="exp-0-abcde", reason="EvictionByEvictionAPI",
+                     message="pod exp-0-abcde was disrupted (EvictionByEvictionAPI)", time=NOW)
+
+
+def test_a_disruption_runs_the_trial_again_without_its_lost_progress() -> None:
+    status = disrupted(RUNNING.model_copy(update={"log_cursor": "t"}), EVICTED, max_retries=3, now=NOW)
+    assert (status.phase, status.retries, status.reason) == (TrialPhase.PENDING, 1, None)
+    assert status.curve == [] and status.log_cursor is None and status.attempt_time is None
+    assert status.start_time == RUNNING.start_time  # the trial's first start is kept
+    assert status.disruptions == [EVICTED]
+    assert status.message == "retry 1 of 3: pod exp-0-abcde was disrupted (EvictionByEvictionAPI)"
+    assert not made(status)
+    again = started(status, "2026-01-01T00:11:00Z")
+    assert made(again) and again.attempt_time == "2026-01-01T00:11:00Z"
+    assert again.start_time == RUNNING.start_time
+
+
+def test_the_same_disruption_seen_twice_is_one_retry() -> None:
+    once = disrupted(RUNNING, EVICTED, max_retries=3, now=NOW)
+    assert disrupted(once, EVICTED, max_retries=3, now=NOW) == once
+
+
+@pytest.mark.parametrize(("limit", "words"), [(0, "(with maxTrialRetries=0)"),
+                                               (2, "(after 2 retries maxTrialRetries=2)")])
+def test_a_disruption_after_the_last_retry_fails_the_trial_disrupted(limit: int, words: str) -> None:
+    status = RUNNING
+    for n in range(limit):
+        status = disrupted(status, EVICTED.model_copy(update={"pod": f"p{n}"}), max_retries=limit, now=NOW)
+    status = disrupted(status, EVICTED, max_retries=limit, now=NOW)
+    assert (status.phase, status.reason, status.retries) == (TrialPhase.FAILED, TrialReason.DISRUPTED, limit)
+    assert status.message.endswith(words) and len(status.disruptions) == limit + 1
+    assert status.completion_time == NOW
+    assert disrupted(status, EVICTED.model_copy(update={"pod": "later"}), max_retries=limit, now=NOW) == status
+
+
+def test_a_queued_trial_is_pending_and_a_running_one_sent_back_to_its_queue_waits_again() -> None:
+    pending = TrialStatus()
+    assert queued(pending, True).queued and queued(pending, True).phase is TrialPhase.PENDING
+    back = queued(RUNNING, True)
+    assert (back.phase, back.queued) == (TrialPhase.PENDING, True)
+    assert not queued(back, False).queued
+    assert not running(back, NOW).queued
+    done = judged(Exited(exit_code=0, report='{"accuracy": 0.9}'))
+    assert queued(done, True) == done

@@ -19,6 +19,8 @@ API_VERSION: Literal["kubetune.io/v1alpha1"] = "kubetune.io/v1alpha1"
 EXPERIMENT_LABEL = f"{GROUP}/experiment"
 #: Label put on every Job and pod naming its Trial.
 TRIAL_LABEL = f"{GROUP}/trial"
+#: On a trial's Job: the attempt it runs (0 first, then one more per retry after a disruption).
+ATTEMPT_ANNOTATION = "kubetune.io/attempt"
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: Kubernetes object names (DNS-1123 label: no dots, so ``<name>-<index>`` is a valid Job and label value).

@@ -542,6 +542,10 @@ INITIAL_POINT_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
+#: The most retries a trial may get after disruptions (a Trial keeps its last disruptions).
+MAX_TRIAL_RETRIES = 20
+
+
 class ExperimentSpec(Model):
     model_config = ConfigDict(
         json_schema_extra=cel(
@@ -566,6 +570,12 @@ class ExperimentSpec(Model):
     parallel_trials: int = Field(default=1, ge=1, le=1000, description="Trials running at once.")
     max_failed_trials: int | None = Field(
         default=None, ge=0, description="End the experiment Failed when more trials than this fail."
+    )
+    max_trial_retries: int = Field(
+        default=3, ge=0, le=MAX_TRIAL_RETRIES,
+        description="How many times a trial whose pod was disrupted (preempted, evicted, its node lost, deleted by "
+                    "someone else) is run again, same index and params, before it fails Disrupted. Retries count "
+                    "neither toward maxTrials nor maxFailedTrials.",
     )
     suspend: bool = Field(default=False, description="Start no new trials while true; running ones finish.")
     metrics_source: MetricsSource = Field(

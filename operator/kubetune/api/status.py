@@ -47,6 +47,8 @@ class TrialCounts(Model):
     killed: int = 0
     early_stopped: int = 0
     infeasible: int = Field(default=0, description="Succeeded trials that break a constraint (counted in succeeded).")
+    queued: int = Field(default=0, description="Pending trials whose Job waits for a queue's quota (counted in "
+                                               "pending).")
 
     @property
     def active(self) -> int:
@@ -99,6 +101,8 @@ class ExperimentStatus(Model):
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
     trials: TrialCounts = Field(default_factory=TrialCounts)
+    retries: int = Field(default=0, description="Trials run again after a disruption, summed over the trials "
+                                                "(not counted in trials.created).")
     progress: str | None = Field(default=None, description="finished/maxTrials, for the printer column.")
     trial_seconds: int = Field(default=0, description="Run time of the finished trials, summed (seconds).")
     trial_time: str | None = Field(default=None, description="trialSeconds as 1h02m, for the printer column.")

@@ -61,6 +61,7 @@ class TrialReason(StrEnum):
     EXPERIMENT_FINISHED = "ExperimentFinished"
     MEDIAN_RULE = "MedianRule"
     ASHA_RUNG = "AshaRung"
+    DISRUPTED = "Disrupted"
 
 
 #: reason → (the phase it ends a trial in, where it happens, when).
@@ -87,7 +88,8 @@ TRIAL_REASONS: dict[TrialReason, tuple[TrialPhase, str, str]] = {
                                                                   "InvalidImageName)"),
     TrialReason.UNSCHEDULABLE: (TrialPhase.FAILED, "cluster", "the pod stayed unschedulable (or was never created) "
                                                               "past KUBETUNE_UNSCHEDULABLE_SECONDS"),
-    TrialReason.EVICTED: (TrialPhase.FAILED, "cluster", "the kubelet evicted the pod"),
+    TrialReason.EVICTED: (TrialPhase.FAILED, "cluster", "the kubelet evicted the pod (written by earlier "
+                                                        "versions; an eviction is now a disruption, retried)"),
     TrialReason.JOB_DELETED: (TrialPhase.FAILED, "cluster", "the Job vanished before the trial finished"),
     TrialReason.JOB_FAILED: (TrialPhase.FAILED, "cluster", "the Job failed and no pod is left to say why"),
     TrialReason.METRICS_UNAVAILABLE: (TrialPhase.FAILED, "cluster", "the Job completed but its pod is gone, so the "
@@ -100,7 +102,23 @@ TRIAL_REASONS: dict[TrialReason, tuple[TrialPhase, str, str]] = {
     TrialReason.ASHA_RUNG: (TrialPhase.EARLY_STOPPED, "both",
                             "earlyStopping rule asha: at a rung it was not in the top 1/reductionFactor of the "
                             "trials that reached that rung"),
+    TrialReason.DISRUPTED: (TrialPhase.FAILED, "cluster",
+                            "its pod was disrupted (preempted, evicted, its node lost, deleted by someone else) "
+                            "once more after maxTrialRetries retries"),
 }
+
+#: Failures that say something about the parameters (a diverged or NaN run, too much memory or
+#: time); the others (garbage output, an image that cannot be pulled, a deleted Job) do not.
+PARAMETER_FAILURES = frozenset({TrialReason.NON_ZERO_EXIT, TrialReason.METRICS_NOT_FINITE,
+                                TrialReason.OOM_KILLED, TrialReason.DEADLINE_EXCEEDED})
+
+#: Failures that are the platform's, not the point's: the suggester is not told of them (the point
+#: may be proposed again), so a reclaimed node or a missing image never steers the search away.
+PLATFORM_FAILURES = frozenset({TrialReason.IMAGE_PULL_FAILED, TrialReason.UNSCHEDULABLE, TrialReason.EVICTED,
+                               TrialReason.JOB_DELETED, TrialReason.METRICS_UNAVAILABLE, TrialReason.DISRUPTED})
+
+#: How many disruptions a Trial's status keeps (the latest ones).
+MAX_DISRUPTIONS = 20
 
 
 class TrialSpec(Model):
@@ -125,6 +143,18 @@ class Rung(Model):
     value: float | None = Field(default=None, description="The objective at the rung (absent when not finite).")
     ranked: bool = Field(default=True, description="False: passed before minTrials others got there; judged "
                                                    "again once they have.")
+
+
+class Disruption(Model):
+    """A pod of the trial ended by something other than the trial: preempted, evicted, deleted."""
+
+    pod: str = Field(description="The disrupted pod.")
+    reason: str = Field(max_length=100, description="What ended it: the DisruptionTarget condition's reason "
+                                                    "(PreemptionByScheduler, EvictionByEvictionAPI, "
+                                                    "DeletionByTaintManager, DeletionByPodGC, TerminationByKubelet), "
+                                                    "Evicted or PodDeleted.")
+    message: str = Field(max_length=1000)
+    time: str
 
 
 class StopRequest(Model):
@@ -153,6 +183,16 @@ class TrialStatus(Model):
     )
     rungs: list[Rung] = Field(default_factory=list, description="asha rungs this trial passed.")
     stop: StopRequest | None = Field(default=None, description="A stop decided and not yet completed.")
+    retries: int = Field(default=0, ge=0, description="How many times the trial was run again after a disruption "
+                                                      "(same index, same params, a new Job).")
+    attempt_time: str | None = Field(default=None, description="When the current retry's Job was made (the first "
+                                                               "attempt's is startTime).")
+    disruptions: list[Disruption] = Field(
+        default_factory=list, max_length=MAX_DISRUPTIONS,
+        description=f"The disruptions it was retried after (the last {MAX_DISRUPTIONS}).",
+    )
+    queued: bool = Field(default=False, description="Its Job is suspended, waiting for a queue to admit it "
+                                                    "(e.g. Kueue's quota).")
 
     @property
     def last_step(self) -> int | None:

@@ -8,8 +8,18 @@ record the stop). The caller (:mod:`kubetune.kube.trials`) does the I/O, and
 same way the local runner does.
 
 The Failed reasons decided here are the cluster ones of :data:`kubetune.api.TRIAL_REASONS`
-(JobDeleted, DeadlineExceeded, OOMKilled, ImagePullFailed, Unschedulable, Evicted, JobFailed,
+(JobDeleted, DeadlineExceeded, OOMKilled, ImagePullFailed, Unschedulable, JobFailed,
 MetricsUnavailable); exit codes, reports and logs are judged by :mod:`kubetune.outcomes`.
+
+Disruptions are not judged: a pod ended by something other than the trial is :class:`Disrupted`,
+and :func:`kubetune.outcomes.disrupted` runs the trial again (a new Job of the same name, marked
+with its attempt in :data:`ATTEMPT_ANNOTATION`) or fails it once ``maxTrialRetries`` are spent.
+A pod is disrupted when it carries the ``DisruptionTarget`` condition (preemption, the Eviction
+API, a drain, the taint manager, the pod garbage collector after a node was lost, the kubelet),
+when the kubelet evicted it, or when someone deleted it (kubetune deletes Jobs, never pods); and
+a Job that failed with no pod left had its pod deleted. A Job failed by its template's
+``podFailurePolicy`` is judged as the policy says, never retried. A suspended Job (a queue such
+as Kueue has not admitted it, or took its quota back) is :class:`Queue`: the trial waits.
 """
 
 from __future__ import annotations
@@ -18,8 +28,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from kubetune.api import Trial, TrialReason, parse_rfc3339
-from kubetune.outcomes import deadline_exceeded
+from kubetune.api import ATTEMPT_ANNOTATION, Trial, TrialReason, parse_rfc3339
+from kubetune.outcomes import deadline_exceeded, made
 
 Body = dict[str, Any]
 
@@ -60,6 +70,27 @@ class Fail:
 
 
 @dataclass(frozen=True)
+class Disrupted:
+    """The pod was ended by something other than the trial: run the trial again (or fail it)."""
+
+    pod: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    """The Job is a disrupted attempt's and still there: delete it before the retry's is made."""
+
+
+@dataclass(frozen=True)
+class Queue:
+    """The trial's ``queued`` mark is to change: its Job was suspended (True) or admitted (False)."""
+
+    waiting: bool
+
+
+@dataclass(frozen=True)
 class StopJob:
     """The Trial has a stop request and its Job still runs: delete the Job (its pods go with it)."""
 
@@ -69,7 +100,7 @@ class Stopped:
     """The Trial has a stop request and nothing of it runs any more: record the stop."""
 
 
-Step = CreateJob | Wait | MarkRunning | Harvest | Fail | StopJob | Stopped
+Step = CreateJob | Wait | MarkRunning | Harvest | Fail | Disrupted | DeleteJob | Queue | StopJob | Stopped
 
 parse_time = parse_rfc3339
 
@@ -119,13 +150,16 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
     """The next step for an unfinished ``trial``; see the module docstring."""
     if trial.status.stop is not None:
         return _stopping(trial, job, pods)
-    started = trial.status.start_time is not None
     if job is None:
-        if not started:
+        if not made(trial.status):
             return CreateJob()
         return Fail(TrialReason.JOB_DELETED, f"Job {trial.metadata.name} was deleted before the trial finished")
     if not _owned_by(job, trial.metadata.uid):
         return Wait("a Job of that name belongs to an older Trial; waiting for it to be collected")
+    if attempt(job) < trial.status.retries:
+        if job["metadata"].get("deletionTimestamp"):
+            return Wait("the disrupted attempt's Job is being deleted")
+        return DeleteJob()
     if job["metadata"].get("deletionTimestamp"):
         return Fail(TrialReason.JOB_DELETED, f"Job {trial.metadata.name} was deleted before the trial finished")
 
@@ -141,12 +175,31 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
     succeeded = [p for p in ours if _outcome(p) == "Succeeded"]
     if succeeded:
         return _harvest(_newest(succeeded) or succeeded[0])
+    suspended = bool((job.get("spec") or {}).get("suspend"))
+    if suspended is not trial.status.queued:
+        return Queue(suspended)
+    if suspended:
+        return Wait("the Job is suspended until a queue admits it")
     finished = [p for p in ours if _outcome(p) == "Failed"]
     if finished and (failed or backoff_limit == 0 or len(finished) > backoff_limit):
-        pod = _newest(finished) or finished[0]
-        if not pod["metadata"].get("deletionTimestamp") or failed:
+        by_policy = failed is not None and failed.get("reason") == "PodFailurePolicy"
+        real = [p for p in finished if by_policy or disruption(p) is None]
+        if real:
+            pod = _newest(real) or real[0]
+            if by_policy and disruption(pod) is not None:
+                detail = (failed or {}).get("message") or "the Job failed"
+                return Fail(TrialReason.JOB_FAILED, f"PodFailurePolicy: {detail}")
             return _judge_failed_pod(pod)
+        pod = _newest(finished) or finished[0]
+        reason, message = disruption(pod) or ("PodDeleted", "")
+        return Disrupted(pod["metadata"]["name"], reason, message)
     if failed:
+        if any(p["metadata"].get("deletionTimestamp") and _outcome(p) is None for p in ours):
+            return Wait("the failed Job's pod is terminating")
+        if not ours and failed.get("reason") == "BackoffLimitExceeded":
+            # a pod that failed by itself stays (the Job controller keeps it): this one was deleted
+            return Disrupted(f"job/{job['metadata'].get('uid')}", "PodDeleted",
+                             "the Job's pod was deleted before the trial finished (the Job failed, no pod is left)")
         return Fail(TrialReason.JOB_FAILED, f"{failed.get('reason')}: {failed.get('message') or 'the Job failed'}")
     if _condition(job, "Complete"):
         return Fail(TrialReason.METRICS_UNAVAILABLE,
@@ -154,7 +207,8 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
 
     newest = _newest(live)
     if newest is None:
-        created = parse_time(job["metadata"].get("creationTimestamp"))
+        # since the Job last started (it starts again when a queue admits it), else since it was made
+        created = parse_time((job.get("status") or {}).get("startTime") or job["metadata"].get("creationTimestamp"))
         if created is not None and now - created > unschedulable_after:
             return Fail(TrialReason.UNSCHEDULABLE,
                         f"no pod was created for the Job within {_span(unschedulable_after)}", delete_job=True)
@@ -178,6 +232,28 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
                         f"{scheduled.get('message') or ''}".rstrip(": "), delete_job=True)
         return Wait("unschedulable")
     return Wait(f"pod {phase or 'Pending'}")
+
+
+def attempt(job: Body) -> int:
+    """The attempt a trial's Job runs (:data:`ATTEMPT_ANNOTATION`; 0 when it has none)."""
+    value = (job["metadata"].get("annotations") or {}).get(ATTEMPT_ANNOTATION, "0")
+    return int(value) if str(value).isdigit() else 0
+
+
+def disruption(pod: Body) -> tuple[str, str] | None:
+    """(reason, message) when ``pod`` was ended by something other than its trial, else None."""
+    name = pod["metadata"]["name"]
+    status = pod.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "DisruptionTarget" and condition.get("status") == "True":
+            reason = str(condition.get("reason") or "DisruptionTarget")
+            detail = condition.get("message") or ""
+            return reason, f"pod {name} was disrupted ({reason}){': ' + detail if detail else ''}"
+    if status.get("reason") == "Evicted":
+        return "Evicted", f"pod {name} was evicted by the kubelet: {status.get('message') or 'no message'}"
+    if pod["metadata"].get("deletionTimestamp"):
+        return "PodDeleted", f"pod {name} was deleted before the trial finished"
+    return None
 
 
 def _stopping(trial: Trial, job: Body | None, pods: list[Body]) -> Step:
@@ -218,8 +294,6 @@ def _judge_failed_pod(pod: Body) -> Step:
     if status.get("reason") == "DeadlineExceeded":
         return Fail(TrialReason.DEADLINE_EXCEEDED,
                     status.get("message") or "the pod ran past its activeDeadlineSeconds")
-    if status.get("reason") == "Evicted":
-        return Fail(TrialReason.EVICTED, status.get("message") or "the pod was evicted")
     for terminated in _terminated(pod):
         if terminated.get("reason") == "OOMKilled":
             return Fail(TrialReason.OOM_KILLED, f"container {terminated['name']} was killed for exceeding its memory "

@@ -157,7 +157,8 @@ async def trial_event(event: kopf.RawEvent, body: kopf.Body, namespace: str | No
             trials.replay_events(rt, dict(body), trial)
     curve = status.get("curve") or []
     step = curve[-1].get("step") if curve else None
-    signature = (phase, status.get("startTime"), bool(status.get("stop")))
+    signature = (phase, status.get("startTime"), bool(status.get("stop")), status.get("retries"),
+                 status.get("attemptTime"), status.get("queued"))
     phase_changed = rt.trial_phases.get(key) is not phase
     stepped = key in rt.trial_steps and rt.trial_steps[key] != step
     rt.trial_phases[key], rt.trial_steps[key] = phase, step

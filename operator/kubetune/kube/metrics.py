@@ -68,6 +68,8 @@ class OperatorMetrics:
         self.trials_finished = Counter(
             "kubetune_trials_finished", "Trials this operator recorded as finished", ["phase", "reason"],
             registry=registry)
+        self.trial_retries = Counter(
+            "kubetune_trial_retries", "Trials this operator ran again after a disruption", registry=registry)
         self.log_reads = Counter(
             "kubetune_log_reads", "Reads of running trials' logs for their learning curves", registry=registry)
         self.api_requests = Counter(
@@ -77,7 +79,8 @@ class OperatorMetrics:
     def close(self) -> None:
         self.registry.unregister(self.snapshot)
         for metric in (self.plan_seconds, self.reconcile_seconds, self.reconcile_errors,
-                       self.trials_created, self.trials_finished, self.log_reads, self.api_requests):
+                       self.trials_created, self.trials_finished, self.trial_retries, self.log_reads,
+                       self.api_requests):
             self.registry.unregister(metric)
 
 

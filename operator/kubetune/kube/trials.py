@@ -10,6 +10,13 @@ crash or a duplicate event does no harm.
 ``status.startTime`` is written right after the Job is created and marks "a Job was made": a
 started Trial whose Job is missing failed with JobDeleted, it is never run again.
 
+A disrupted pod (preempted, evicted, deleted by someone else; see
+:mod:`kubetune.kube.classification`) is not the trial's failure: the pass records the disruption
+and the retry (``status.retries`` + 1, ``attemptTime`` cleared) first, then deletes the old Job,
+then makes the retry's Job (same name, the attempt in its annotation) and sets ``attemptTime``.
+Each write comes before the act it stands for, so an operator killed in between resumes the same
+retry once.
+
 A stop (early stopping, or the experiment's end) is a ``status.stop`` request written first by
 the Experiment's pass; this pass then deletes the Job and, once nothing runs, records the stop.
 An operator killed in between finds the request and finishes the same stop, once.
@@ -28,6 +35,7 @@ from kubetune.api import (
     EXPERIMENT_LABEL,
     TRIAL_LABEL,
     CurvePoint,
+    Disruption,
     Experiment,
     Rung,
     StopRequest,
@@ -39,9 +47,12 @@ from kubetune.api import (
 )
 from kubetune.kube.classification import (
     CreateJob,
+    DeleteJob,
+    Disrupted,
     Fail,
     Harvest,
     MarkRunning,
+    Queue,
     StopJob,
     Stopped,
     Wait,
@@ -108,6 +119,20 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
         await _read_last_progress(rt, raw, trial, pods, experiment)
         await rt.api.delete(JOBS, namespace, name)
         return
+    if isinstance(step, DeleteJob):
+        await rt.api.delete(JOBS, namespace, name)
+        return
+    if isinstance(step, Queue):
+        if await write_trial(rt, raw, lambda status: outcomes.queued(status, step.waiting)) is not None \
+                and step.waiting:
+            rt.events.on_trial(raw, Event("Normal", "TrialQueued", f"trial {name} is waiting for quota: its Job "
+                                                                    "is suspended until a queue admits it"))
+        return
+    if isinstance(step, Disrupted):
+        experiment = experiment or await experiment_of(rt, raw)
+        if experiment is not None:
+            await _retry(rt, raw, experiment, step)
+        return
     experiment = experiment or await experiment_of(rt, raw)
     if experiment is None:
         return
@@ -129,6 +154,29 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
     await finish(rt, raw, experiment, observed)
     if isinstance(step, Fail) and step.delete_job:
         await rt.api.delete(JOBS, namespace, name)
+
+
+async def _retry(rt: Runtime, raw: Body, experiment: Experiment, step: Disrupted) -> None:
+    """Record the disruption (a retry, or the trial's end), then delete the disrupted attempt's Job."""
+    namespace, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
+    disruption = Disruption(pod=step.pod, reason=step.reason[:100], message=step.message[:1000], time=now_rfc3339())
+    limit = experiment.spec.max_trial_retries
+    written = await write_trial(rt, raw, lambda status: outcomes.disrupted(status, disruption, max_retries=limit,
+                                                                           now=disruption.time))
+    if written is None:
+        return
+    final = TrialStatus.model_validate(without_kopf(written).get("status") or {})
+    if final.phase.finished:
+        rt.pods.pop((namespace, name), None)
+        reason = final.reason.value if final.reason else ""
+        rt.metrics.trials_finished.labels(phase=final.phase.value, reason=reason).inc()
+        rt.events.on_trial(written, trial_event(name, final))
+    else:
+        rt.metrics.trial_retries.inc()
+        rt.events.on_trial(written, Event("Warning", "TrialDisrupted",
+                                          f"trial {name}: {step.message}; running it again (retry {final.retries} of "
+                                          f"{limit})"))
+    await rt.api.delete(JOBS, namespace, name)
 
 
 async def _read_last_progress(rt: Runtime, raw: Body, trial: Trial, pods: list[Body],

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kubetune.api import Params, TrialPhase, TrialReason
+from kubetune.api import PARAMETER_FAILURES, Params, TrialPhase
 from kubetune.results.history import History, maximize, rows
 from kubetune.space import Space, SpaceError
 
@@ -58,11 +58,6 @@ __all__ = ["MIN_TRIALS", "Importance", "fanova_main_effects", "observations", "p
 #: marked :attr:`Importance.rough`: a forest fitted to a handful of points splits on a few
 #: parameters and its shares are noisy (Optuna computes its importance from two trials on).
 MIN_TRIALS = 5
-
-#: Failures that say something about the parameters (a diverged or NaN run, too much memory or
-#: time); the others (an image that cannot be pulled, an evicted pod, a deleted Job) do not.
-PARAMETER_FAILURES = frozenset({TrialReason.NON_ZERO_EXIT, TrialReason.METRICS_NOT_FINITE,
-                                TrialReason.OOM_KILLED, TrialReason.DEADLINE_EXCEEDED})
 
 #: Deep, unpruned trees, as Optuna's evaluator grows them (``max_depth=64``, leaves of one sample).
 MAX_DEPTH = 64
