@@ -125,6 +125,10 @@ class ChartValues(Values):
     rbac: Rbac = _doc("Least-privilege RBAC of the operator (see watchNamespaces for its scope).")
     metrics: Metrics = _doc("Prometheus metrics.")
     test: HelmTest = _doc("`helm test`: applies a tiny Experiment and waits for it to succeed.")
+    trialKinds: list[Literal["JobSet", "PyTorchJob"]] = _doc(
+        "Workload kinds beyond Job that trials may run as (multi-node trials); the RBAC grows by each one "
+        "listed (create, delete, get, list, watch) and by nothing otherwise. Their controllers and CRDs are "
+        "installed separately.", json_schema_extra={"uniqueItems": True})
 
 
 #: The defaults, written once, here; values.yaml and the schema's defaults come from them.
@@ -153,6 +157,7 @@ DEFAULTS: dict[str, Any] = {
     "metrics": {"service": {"enabled": True, "type": "ClusterIP", "port": 8080, "annotations": {}}},
     "test": {"image": {"repository": "", "tag": "", "pullPolicy": "IfNotPresent"}, "namespace": "",
              "timeoutSeconds": 300},
+    "trialKinds": [],
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from kubetune.api import (
     ATTEMPT_ANNOTATION,
+    ATTEMPT_LABEL,
     EXPERIMENT_LABEL,
     PARAM_REFERENCE,
     TRIAL_LABEL,
@@ -26,6 +27,7 @@ from kubetune.api import (
     ParamValue,
     Trial,
 )
+from kubetune.api.workloads import WorkloadKind, pod_templates
 
 PARAM_ENV_PREFIX = "KUBETUNE_PARAM_"
 TRIAL_ENV = "KUBETUNE_TRIAL"
@@ -113,29 +115,41 @@ def _render_container(container: dict[str, Any], params: Params, env: dict[str, 
 
 
 def render_job(experiment: Experiment, trial: Trial) -> dict[str, Any]:
-    """The batch/v1 Job manifest of a trial (owner references are the operator's to add)."""
+    """The manifest of a trial's workload: its batch/v1 Job, or its JobSet or PyTorchJob (owner
+    references are the operator's to add).
+
+    Every pod template of the workload gets the trial's labels, its parameters in the containers'
+    command, args and env, and ``restartPolicy: Never`` unless it says otherwise; the workload is
+    named after the trial and carries the attempt (:data:`kubetune.api.ATTEMPT_ANNOTATION`).
+    """
     template = experiment.spec.trial_template
     name = trial.metadata.name
     labels = {EXPERIMENT_LABEL: experiment.metadata.name, TRIAL_LABEL: name}
     spec = copy.deepcopy(template.spec.to_wire())
-    spec.setdefault("backoffLimit", 0)
-    pod = spec["template"]
-    pod_meta = pod.setdefault("metadata", {})
-    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels}
-    pod_spec = pod["spec"]
-    pod_spec.setdefault("restartPolicy", "Never")
     env = trial_env(experiment.metadata.name, name, trial.spec.params)
     inactive = inactive_names(experiment, trial.spec.params)
-    pod_spec["containers"] = [_render_container(c, trial.spec.params, env, inactive) for c in pod_spec["containers"]]
+    attempt = str(trial.status.retries)
+    if template.kind is WorkloadKind.JOB:
+        spec.setdefault("backoffLimit", 0)
+    for _, pod in pod_templates(spec):
+        pod_meta = pod.setdefault("metadata", {})
+        # the attempt on the pods too: a multi-node workload's pods belong to its child Jobs, not to it
+        pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels, ATTEMPT_LABEL: attempt}
+        pod_spec = pod["spec"]
+        if template.kind is WorkloadKind.JOB or template.kind is WorkloadKind.JOB_SET:
+            pod_spec.setdefault("restartPolicy", "Never")
+        pod_spec["containers"] = [_render_container(c, trial.spec.params, env, inactive)
+                                  for c in pod_spec["containers"]]
     metadata: dict[str, Any] = {"name": name, "labels": labels}
     if template.metadata:
         metadata["labels"] = {**template.metadata.labels, **labels}
         if template.metadata.annotations:
             metadata["annotations"] = dict(template.metadata.annotations)
-    metadata["annotations"] = {**(metadata.get("annotations") or {}), ATTEMPT_ANNOTATION: str(trial.status.retries)}
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), ATTEMPT_ANNOTATION: attempt}
     if experiment.metadata.namespace:
         metadata["namespace"] = experiment.metadata.namespace
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
+    return {"apiVersion": template.resolved_api_version, "kind": template.kind.value, "metadata": metadata,
+            "spec": spec}
 
 
 @dataclass(frozen=True)
@@ -156,7 +170,7 @@ def render_process(
     It runs in ``workdir`` (the experiment file's folder); the container's ``workingDir`` is a path
     inside an image and is not used locally.
     """
-    container = experiment.spec.trial_template.spec.template.spec.containers[0]
+    container = experiment.spec.trial_template.pods()[0][1].spec.containers[0]
     inactive = inactive_names(experiment, trial.spec.params)
     argv = substitute_all((container.command or []) + (container.args or []), trial.spec.params, inactive)
     if not argv:

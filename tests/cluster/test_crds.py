@@ -78,7 +78,8 @@ FULL_EXPERIMENT_STATUS: dict[str, Any] = {
                     "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}],
     "observedGeneration": 1,
     "trials": {"created": 3, "pending": 1, "running": 1, "succeeded": 1, "failed": 0, "killed": 0,
-               "earlyStopped": 0, "infeasible": 1},
+               "earlyStopped": 0, "infeasible": 1, "queued": 1},
+    "retries": 2,
     "progress": "1/8",
     "trialSeconds": 3725,
     "trialTime": "1h02m",
@@ -103,6 +104,10 @@ FULL_TRIAL_STATUS: dict[str, Any] = {
     "rungs": [{"step": 1, "value": 0.25, "ranked": False}],
     "stop": {"phase": "EarlyStopped", "reason": "AshaRung", "message": "stopped at rung 3", "time":
              "2026-01-01T00:00:59Z"},
+    # a retry after a disruption, and a queue's wait
+    "retries": 1, "attemptTime": "2026-01-01T00:00:40Z", "queued": True,
+    "disruptions": [{"pod": "keep-0-abcde", "reason": "EvictionByEvictionAPI", "message": "evicted",
+                     "time": "2026-01-01T00:00:39Z"}],
 }
 
 

@@ -22,6 +22,13 @@ NAMESPACED: frozenset[Permission] = frozenset(
     + [("", "pods/log", "get"), ("", "events", "create")]
 )
 
+#: What each trialKinds entry adds, in each watched namespace: the workload kind, as Jobs are granted.
+TRIAL_KINDS: dict[str, frozenset[Permission]] = {
+    kind: frozenset((group, resource, v) for v in ("get", "list", "watch", "create", "delete"))
+    for kind, group, resource in (("JobSet", "jobset.x-k8s.io", "jobsets"),
+                                  ("PyTorchJob", "kubeflow.org", "pytorchjobs"))
+}
+
 #: Cluster-scoped and read-only: kopf's watch of CustomResourceDefinitions.
 CLUSTER: frozenset[Permission] = frozenset(
     ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch"))

@@ -238,6 +238,18 @@ def test_metrics_service_can_be_disabled(helm: str) -> None:
     assert not [m for m in render(helm, "metrics.service.enabled=false") if m["kind"] == "Service"]
 
 
+@pytest.mark.parametrize("kinds", [["JobSet"], ["JobSet", "PyTorchJob"]])
+def test_trial_kinds_grow_the_rbac_by_exactly_those_kinds_and_reach_the_operator(helm: str, kinds: list[str]) -> None:
+    manifests = render(helm, values={"trialKinds": kinds})
+    extra = set().union(*(rbac.TRIAL_KINDS[k] for k in kinds))
+    assert rbac.flatten(only(manifests, "ClusterRole")["rules"]) == rbac.NAMESPACED | rbac.CLUSTER | extra
+    env = {e["name"]: e.get("value") for e in operator_container(manifests)["env"]}
+    assert env["KUBETUNE_TRIAL_KINDS"] == ",".join(kinds)
+    namespaced = render(helm, values={"trialKinds": kinds, "watchNamespaces": ["team-a"]})
+    assert rbac.flatten(only(namespaced, "Role", "kt-kubetune")["rules"]) == rbac.NAMESPACED | extra
+    assert "KUBETUNE_TRIAL_KINDS" not in {e["name"] for e in operator_container(render(helm))["env"]}
+
+
 # --- the schema refuses mistakes ---------------------------------------------------------------
 
 
@@ -249,6 +261,7 @@ def test_metrics_service_can_be_disabled(helm: str) -> None:
     ("watchNamespaces={Team_A}", "watchNamespaces"),
     ("operator.healthPort=0", "healthPort"),
     ("image.repository=", "repository"),
+    ("trialKinds={Argo}", "trialKinds"),
 ])
 def test_schema_rejects(helm: str, setting: str, complaint: str) -> None:
     assert complaint in render_error(helm, setting)

@@ -121,6 +121,16 @@ need update on <owner>/finalizers where OwnerReferencesPermissionEnforcement is 
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- if has "JobSet" .Values.trialKinds }}
+- apiGroups: [jobset.x-k8s.io]
+  resources: [jobsets]
+  verbs: [get, list, watch, create, delete]
+{{- end }}
+{{- if has "PyTorchJob" .Values.trialKinds }}
+- apiGroups: [kubeflow.org]
+  resources: [pytorchjobs]
+  verbs: [get, list, watch, create, delete]
+{{- end }}
 {{- end }}
 
 {{/* kopf's resource observer: notices CRDs being created or deleted (read-only, cluster scope). */}}

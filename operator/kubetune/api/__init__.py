@@ -27,6 +27,7 @@ resources  the two objects, Experiment and Trial
 from kubetune.api.base import (
     API_VERSION,
     ATTEMPT_ANNOTATION,
+    ATTEMPT_LABEL,
     EXPERIMENT_LABEL,
     GROUP,
     MAX_EXPERIMENT_NAME,
@@ -103,11 +104,13 @@ from kubetune.api.trial import (
     TrialSpec,
     TrialStatus,
 )
+from kubetune.api.workloads import WORKLOADS, Workload, WorkloadKind
 
 __all__ = [
     "ALGORITHM_SETTINGS",
     "API_VERSION",
     "ATTEMPT_ANNOTATION",
+    "ATTEMPT_LABEL",
     "EXPERIMENT_LABEL",
     "FINISHED_PHASES",
     "GROUP",
@@ -126,6 +129,7 @@ __all__ = [
     "TRIAL_LABEL",
     "TRIAL_REASONS",
     "VERSION",
+    "WORKLOADS",
     "AdditionalObjective",
     "Algorithm",
     "AlgorithmName",
@@ -173,6 +177,8 @@ __all__ = [
     "WarmStart",
     "WarmStartSource",
     "WarmStartStatus",
+    "Workload",
+    "WorkloadKind",
     "active_parameters",
     "now_rfc3339",
     "parse_rfc3339",

@@ -21,6 +21,8 @@ EXPERIMENT_LABEL = f"{GROUP}/experiment"
 TRIAL_LABEL = f"{GROUP}/trial"
 #: On a trial's Job: the attempt it runs (0 first, then one more per retry after a disruption).
 ATTEMPT_ANNOTATION = "kubetune.io/attempt"
+#: On a trial's pods: the same attempt (a JobSet's or PyTorchJob's pods belong to its child objects).
+ATTEMPT_LABEL = ATTEMPT_ANNOTATION
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: Kubernetes object names (DNS-1123 label: no dots, so ``<name>-<index>`` is a valid Job and label value).

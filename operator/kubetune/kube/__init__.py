@@ -23,6 +23,7 @@ def run_operator(namespaces: Sequence[str] = (), metrics_port: int = 8080, healt
 
     config = OperatorConfig.from_env(namespaces=tuple(namespaces), metrics_port=metrics_port,
                                      health_port=health_port)
+    handlers.watch_workloads(config.trial_kinds)
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
     kopf.run(
         # an explicit identity: kopf's default asks getpass.getuser(), which fails for a numeric

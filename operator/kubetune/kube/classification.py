@@ -28,7 +28,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from kubetune.api import ATTEMPT_ANNOTATION, Trial, TrialReason, parse_rfc3339
+from kubetune.api import ATTEMPT_ANNOTATION, ATTEMPT_LABEL, Trial, TrialReason, parse_rfc3339
+from kubetune.api.spec import TrialTemplate
 from kubetune.outcomes import deadline_exceeded, made
 
 Body = dict[str, Any]
@@ -49,6 +50,8 @@ class Wait:
 @dataclass(frozen=True)
 class MarkRunning:
     pod: str
+    #: The container whose log carries the progress lines (None: the pod's first).
+    container: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,11 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
     phase = (pod.get("status") or {}).get("phase")
     if phase == "Running":
         return MarkRunning(pod["metadata"]["name"])
+    return _pending_problem(pod, now=now, unschedulable_after=unschedulable_after) or Wait(f"pod {phase or 'Pending'}")
+
+
+def _pending_problem(pod: Body, *, now: dt.datetime, unschedulable_after: dt.timedelta) -> Step | None:
+    """A pod that is not running yet and never will: its image cannot be pulled, or it stayed unschedulable."""
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         waiting = (status.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in IMAGE_PULL_REASONS:
@@ -231,7 +239,99 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
             return Fail(TrialReason.UNSCHEDULABLE, f"unschedulable for over {_span(unschedulable_after)}: "
                         f"{scheduled.get('message') or ''}".rstrip(": "), delete_job=True)
         return Wait("unschedulable")
-    return Wait(f"pod {phase or 'Pending'}")
+    return None
+
+
+def classify_workload(trial: Trial, obj: Body | None, pods: list[Body], *, template: TrialTemplate,
+                      now: dt.datetime, unschedulable_after: dt.timedelta) -> Step:
+    """:func:`classify` for a multi-node workload (JobSet, PyTorchJob): its outcome is read from its
+    success and failure conditions, its metrics from the primary pod (``primaryPodLabels``).
+
+    Its pods belong to its child objects, so they are told apart by the attempt label they carry.
+    A failure is the primary pod's when that pod failed by itself (its exit code, OOMKilled), a
+    disruption when any pod of the attempt was disrupted, else the workload's own condition message.
+    """
+    kind = template.kind.value
+    attempt_label = str(trial.status.retries)
+    ours = [p for p in pods if (p["metadata"].get("labels") or {}).get(ATTEMPT_LABEL, "0") == attempt_label]
+    primary_labels = template.primary_labels()
+    primary = [p for p in ours if all((p["metadata"].get("labels") or {}).get(k) == v
+                                      for k, v in primary_labels.items())]
+    if trial.status.stop is not None:
+        if obj is not None and not _owned_by(obj, trial.metadata.uid):
+            obj = None
+        done = [p for p in primary if _outcome(p) == "Succeeded"]
+        if done and (obj is None or _condition(obj, template.resolved_success_condition)):
+            return _harvest(_newest(done) or done[0], template.primary_container_name)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return Stopped()
+        return StopJob()
+    if obj is None:
+        if not made(trial.status):
+            return CreateJob()
+        return Fail(TrialReason.JOB_DELETED, f"{kind} {trial.metadata.name} was deleted before the trial finished")
+    if not _owned_by(obj, trial.metadata.uid):
+        return Wait(f"a {kind} of that name belongs to an older Trial; waiting for it to be collected")
+    if attempt(obj) < trial.status.retries:
+        if obj["metadata"].get("deletionTimestamp"):
+            return Wait(f"the disrupted attempt's {kind} is being deleted")
+        return DeleteJob()
+    if obj["metadata"].get("deletionTimestamp"):
+        return Fail(TrialReason.JOB_DELETED, f"{kind} {trial.metadata.name} was deleted before the trial finished")
+
+    if _condition(obj, template.resolved_success_condition):
+        done = [p for p in primary if _outcome(p) == "Succeeded"] or [p for p in primary if _outcome(p)]
+        if not done:
+            return Fail(TrialReason.METRICS_UNAVAILABLE,
+                        f"the {kind} succeeded but no pod matches primaryPodLabels {primary_labels}, so its report "
+                        "cannot be read")
+        return _harvest(_newest(done) or done[0], template.primary_container_name)
+    failed = _condition(obj, template.resolved_failure_condition)
+    if failed:
+        if any(p["metadata"].get("deletionTimestamp") and _outcome(p) is None for p in ours):
+            return Wait(f"the failed {kind}'s pods are terminating")
+        own = [p for p in primary if _outcome(p) == "Failed" and disruption(p) is None]
+        hit = [p for p in ours if _outcome(p) == "Failed" and disruption(p) is not None]
+        first = _newest(own)
+        # the primary pod stopped by SIGTERM/SIGKILL while another pod was disrupted: the workload
+        # took it down after the disruption, it did not fail by itself
+        if first is not None and not (hit and _stopped_by_signal(first, template.primary_container_name)):
+            return _judge_failed_pod(first, template.primary_container_name)
+        if hit:
+            pod = _newest(hit) or hit[0]
+            reason, message = disruption(pod) or ("PodDeleted", "")
+            return Disrupted(pod["metadata"]["name"], reason, message)
+        if first is not None:
+            return _judge_failed_pod(first, template.primary_container_name)
+        return Fail(TrialReason.JOB_FAILED, f"{kind} {failed.get('reason') or 'failed'}: "
+                                            f"{failed.get('message') or f'the {kind} failed'}")
+    suspended = bool((obj.get("spec") or {}).get("suspend"))
+    if suspended is not trial.status.queued:
+        return Queue(suspended)
+    if suspended:
+        return Wait(f"the {kind} is suspended until a queue admits it")
+    live = [p for p in ours if not p["metadata"].get("deletionTimestamp")]
+    running = [p for p in primary if (p.get("status") or {}).get("phase") == "Running"]
+    if running:
+        pod = _newest(running) or running[0]
+        return MarkRunning(pod["metadata"]["name"], template.primary_container_name or main_container(pod))
+    for pod in live:
+        step = _pending_problem(pod, now=now, unschedulable_after=unschedulable_after)
+        if step is not None:
+            return step
+    if not live:
+        created = parse_time((obj.get("status") or {}).get("startTime") or obj["metadata"].get("creationTimestamp"))
+        if created is not None and now - created > unschedulable_after:
+            return Fail(TrialReason.UNSCHEDULABLE,
+                        f"no pod was created for the {kind} within {_span(unschedulable_after)}", delete_job=True)
+        return Wait("no pod yet")
+    return Wait(f"{len(live)} pod(s), the primary one not running yet")
+
+
+def _stopped_by_signal(pod: Body, container: str | None) -> bool:
+    """Its container ended with 143 or 137 (SIGTERM, SIGKILL) and was not OOMKilled."""
+    terminated = (_container_status(pod, container or main_container(pod)).get("state") or {}).get("terminated") or {}
+    return terminated.get("exitCode") in (137, 143) and terminated.get("reason") != "OOMKilled"
 
 
 def attempt(job: Body) -> int:
@@ -289,7 +389,7 @@ def _outcome(pod: Body) -> str | None:
     return "Failed" if (pod.get("spec") or {}).get("restartPolicy", "Never") == "Never" else None
 
 
-def _judge_failed_pod(pod: Body) -> Step:
+def _judge_failed_pod(pod: Body, container: str | None = None) -> Step:
     status = pod.get("status") or {}
     if status.get("reason") == "DeadlineExceeded":
         return Fail(TrialReason.DEADLINE_EXCEEDED,
@@ -298,11 +398,11 @@ def _judge_failed_pod(pod: Body) -> Step:
         if terminated.get("reason") == "OOMKilled":
             return Fail(TrialReason.OOM_KILLED, f"container {terminated['name']} was killed for exceeding its memory "
                         f"limit (exit code {terminated.get('exitCode')})")
-    return _harvest(pod)
+    return _harvest(pod, container)
 
 
-def _harvest(pod: Body) -> Step:
-    container = main_container(pod)
+def _harvest(pod: Body, container: str | None = None) -> Step:
+    container = container or main_container(pod)
     terminated = (_container_status(pod, container).get("state") or {}).get("terminated") or {}
     phase = (pod.get("status") or {}).get("phase")
     exit_code = int(terminated.get("exitCode", 0 if phase == "Succeeded" else 1))

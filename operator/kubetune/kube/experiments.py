@@ -30,6 +30,7 @@ from kubetune.api import (
     ExperimentPhase,
     ExperimentStatus,
     Trial,
+    WorkloadKind,
     now_rfc3339,
     parse_rfc3339,
     validation_problems,
@@ -80,6 +81,12 @@ async def _pass(rt: Runtime, namespace: str, name: str) -> None:
         experiment = Experiment.model_validate(without_kopf(raw))
     except ValidationError as err:
         await _invalid(rt, raw, validation_message(err))
+        return
+    kind = experiment.spec.trial_template.kind
+    if kind is not WorkloadKind.JOB and kind.value not in rt.config.trial_kinds:
+        enabled = ", ".join(["Job", *rt.config.trial_kinds])
+        await _invalid(rt, raw, f"spec.trialTemplate.kind: {kind.value} is not enabled in this operator (enabled: "
+                                f"{enabled}; the Helm value trialKinds enables more)")
         return
 
     uid = raw["metadata"]["uid"]

@@ -33,7 +33,16 @@ from typing import Any
 
 import kopf
 
-from kubetune.api import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION, TrialPhase, parse_rfc3339
+from kubetune.api import (
+    EXPERIMENT_LABEL,
+    GROUP,
+    TRIAL_LABEL,
+    VERSION,
+    WORKLOADS,
+    TrialPhase,
+    WorkloadKind,
+    parse_rfc3339,
+)
 from kubetune.kube import experiments, progress, resyncing, trials
 from kubetune.kube.client import KubeApi, load_configuration
 from kubetune.kube.events import REPLAY_SECONDS, EventPoster
@@ -45,10 +54,11 @@ log = logging.getLogger(__name__)
 
 
 
-def configure(settings: kopf.OperatorSettings, namespaces: tuple[str, ...] = ()) -> None:
+def configure(settings: kopf.OperatorSettings, namespaces: tuple[str, ...] = (), kinds: tuple[str, ...] = ()) -> None:
     """kopf's settings, explicit: where state is kept, how events are posted, how watches behave.
 
-    ``namespaces``: the ones watched (none: the whole cluster).
+    ``namespaces``: the ones watched (none: the whole cluster); ``kinds``: the trial workload kinds
+    enabled beyond Job (see :func:`watch_workloads`).
     """
     # Handler progress in status.kopf (kept by the CRD schema, so never pruned); cleared on success.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
@@ -68,6 +78,9 @@ def configure(settings: kopf.OperatorSettings, namespaces: tuple[str, ...] = ())
     # Only the Jobs and pods of trials are streamed, not every pod of the cluster.
     settings.watching.label_selectors["batch", "jobs"] = TRIAL_LABEL
     settings.watching.label_selectors["", "pods"] = TRIAL_LABEL
+    for kind in kinds:
+        workload = WORKLOADS[WorkloadKind(kind)]
+        settings.watching.label_selectors[workload.group, workload.plural] = TRIAL_LABEL
     # One replica (Deployment strategy Recreate): no peering.
     settings.peering.standalone = True
     settings.peering.mandatory = False
@@ -80,7 +93,7 @@ def configure(settings: kopf.OperatorSettings, namespaces: tuple[str, ...] = ())
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
-    configure(settings, config.namespaces)
+    configure(settings, config.namespaces, config.trial_kinds)
     metrics = OperatorMetrics()
     serve(config.metrics_port)
     api = KubeApi(load_configuration(),
@@ -193,3 +206,19 @@ async def job_event(labels: kopf.Labels, namespace: str | None, memo: Any, **_: 
 @kopf.on.event("", "v1", "pods", labels={TRIAL_LABEL: kopf.PRESENT})
 async def pod_event(labels: kopf.Labels, namespace: str | None, memo: Any, **_: Any) -> None:
     await _child_event(labels, namespace, memo)
+
+
+async def workload_event(labels: kopf.Labels, namespace: str | None, memo: Any, **_: Any) -> None:
+    await _child_event(labels, namespace, memo)
+
+
+def watch_workloads(kinds: tuple[str, ...]) -> None:
+    """Watch the enabled workload kinds beyond Job (JobSet, PyTorchJob) as Jobs are watched.
+
+    Called before kopf starts, with ``KUBETUNE_TRIAL_KINDS``: a kind is watched only when enabled,
+    as the chart's RBAC lets the operator read it only then.
+    """
+    for kind in kinds:
+        workload = WORKLOADS[WorkloadKind(kind)]
+        kopf.on.event(workload.group, workload.version, workload.plural, labels={TRIAL_LABEL: kopf.PRESENT},
+                      id=f"workload_event/{workload.plural}")(workload_event)

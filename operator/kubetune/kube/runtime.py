@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubetune.api import Experiment, TrialPhase
+from kubetune.api import Experiment, TrialPhase, WorkloadKind
 from kubetune.kube.client import KubeApi
 from kubetune.kube.coalescing import Coalescer
 from kubetune.kube.events import EventPoster
@@ -40,6 +40,16 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
+def trial_kinds(text: str) -> tuple[str, ...]:
+    """``KUBETUNE_TRIAL_KINDS``: comma-separated kinds of :class:`kubetune.api.WorkloadKind` beyond Job."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip() and k.strip() != "Job")
+    unknown = [k for k in kinds if k not in WorkloadKind.__members__.values()]
+    if unknown:
+        raise ValueError(f"KUBETUNE_TRIAL_KINDS: unknown kind(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(k.value for k in WorkloadKind if k is not WorkloadKind.JOB)})")
+    return kinds
+
+
 @dataclass(frozen=True)
 class OperatorConfig:
     """Knobs of the operator; environment variables ``KUBETUNE_*`` set them under ``kopf run``."""
@@ -55,6 +65,8 @@ class OperatorConfig:
     plan_workers: int = 2
     #: A running trial's log is read for new progress lines (its learning curve) this often.
     progress_seconds: float = 15.0
+    #: Workload kinds beyond Job that trials may run as (``KUBETUNE_TRIAL_KINDS``, e.g. ``JobSet``).
+    trial_kinds: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorConfig:
@@ -70,6 +82,8 @@ class OperatorConfig:
         values: dict[str, object] = {
             key: kind(_env_float(env, default)) for key, (env, default, kind) in knobs.items() if key not in overrides
         }
+        if "trial_kinds" not in overrides:
+            values["trial_kinds"] = trial_kinds(os.environ.get("KUBETUNE_TRIAL_KINDS", ""))
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

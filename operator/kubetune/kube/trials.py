@@ -43,8 +43,10 @@ from kubetune.api import (
     TrialPhase,
     TrialReason,
     TrialStatus,
+    WorkloadKind,
     now_rfc3339,
 )
+from kubetune.api.spec import TrialTemplate
 from kubetune.kube.classification import (
     CreateJob,
     DeleteJob,
@@ -57,9 +59,10 @@ from kubetune.kube.classification import (
     Stopped,
     Wait,
     classify,
+    classify_workload,
     main_container,
 )
-from kubetune.kube.client import JOBS, PODS, TRIALS, ApiError, Body
+from kubetune.kube.client import JOBS, PODS, TRIALS, ApiError, Body, Resource
 from kubetune.kube.patching import without_kopf
 from kubetune.kube.progress import final_points, merged
 from kubetune.kube.recording import experiment_of, finished, parse_trial, write_trial
@@ -99,28 +102,35 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
     trial = parse_trial(raw)
     if trial is None:
         return
-    job, pods = await asyncio.gather(rt.api.get(JOBS, namespace, name),
+    experiment = experiment or known_experiment(rt, raw) or await experiment_of(rt, raw)
+    if experiment is None:
+        return  # gone (its Trials go with it) or invalid (its own pass says so)
+    template = experiment.spec.trial_template
+    resource = workload_resource(template)
+    job, pods = await asyncio.gather(rt.api.get(resource, namespace, name),
                                      rt.api.list(PODS, namespace, selector=f"{TRIAL_LABEL}={name}"))
     now = dt.datetime.now(dt.UTC)
-    step = classify(trial, job, pods, now=now, unschedulable_after=rt.unschedulable_after)
+    if template.kind is WorkloadKind.JOB:
+        step = classify(trial, job, pods, now=now, unschedulable_after=rt.unschedulable_after)
+    else:
+        step = classify_workload(trial, job, pods, template=template, now=now,
+                                 unschedulable_after=rt.unschedulable_after)
     if isinstance(step, Wait):
         return
     if isinstance(step, CreateJob):
-        experiment = experiment or await experiment_of(rt, raw)
-        if experiment is not None:
-            await create_job(rt, raw, trial, experiment)
+        await create_job(rt, raw, trial, experiment)
         return
     if isinstance(step, MarkRunning):
         pod = next(p for p in pods if p["metadata"]["name"] == step.pod)
-        rt.pods[(namespace, name)] = (step.pod, main_container(pod))
+        rt.pods[(namespace, name)] = (step.pod, step.container or main_container(pod))
         await _mark_running(rt, raw, trial)
         return
     if isinstance(step, StopJob):
         await _read_last_progress(rt, raw, trial, pods, experiment)
-        await rt.api.delete(JOBS, namespace, name)
+        await rt.api.delete(resource, namespace, name)
         return
     if isinstance(step, DeleteJob):
-        await rt.api.delete(JOBS, namespace, name)
+        await rt.api.delete(resource, namespace, name)
         return
     if isinstance(step, Queue):
         if await write_trial(rt, raw, lambda status: outcomes.queued(status, step.waiting)) is not None \
@@ -129,12 +139,7 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
                                                                     "is suspended until a queue admits it"))
         return
     if isinstance(step, Disrupted):
-        experiment = experiment or await experiment_of(rt, raw)
-        if experiment is not None:
-            await _retry(rt, raw, experiment, step)
-        return
-    experiment = experiment or await experiment_of(rt, raw)
-    if experiment is None:
+        await _retry(rt, raw, experiment, step)
         return
     observed: outcomes.Observation
     if isinstance(step, Stopped):
@@ -153,7 +158,7 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
         return
     await finish(rt, raw, experiment, observed)
     if isinstance(step, Fail) and step.delete_job:
-        await rt.api.delete(JOBS, namespace, name)
+        await rt.api.delete(resource, namespace, name)
 
 
 async def _retry(rt: Runtime, raw: Body, experiment: Experiment, step: Disrupted) -> None:
@@ -176,24 +181,35 @@ async def _retry(rt: Runtime, raw: Body, experiment: Experiment, step: Disrupted
         rt.events.on_trial(written, Event("Warning", "TrialDisrupted",
                                           f"trial {name}: {step.message}; running it again (retry {final.retries} of "
                                           f"{limit})"))
-    await rt.api.delete(JOBS, namespace, name)
+    await rt.api.delete(workload_resource(experiment.spec.trial_template), namespace, name)
 
 
-async def _read_last_progress(rt: Runtime, raw: Body, trial: Trial, pods: list[Body],
-                              experiment: Experiment | None) -> None:
+def workload_resource(template: TrialTemplate) -> Resource:
+    """The API resource of a trial template's workload (batch/v1 jobs, or its kind's)."""
+    if template.kind is WorkloadKind.JOB and template.api_version in (None, "batch/v1"):
+        return JOBS
+    group, _, version = template.resolved_api_version.rpartition("/")
+    return Resource(group, version, template.workload.plural)
+
+
+def known_experiment(rt: Runtime, raw: Body) -> Experiment | None:
+    """The Trial's Experiment as its last pass read it (None: not read by this process yet)."""
+    name = (raw["metadata"].get("labels") or {}).get(EXPERIMENT_LABEL)
+    return rt.experiment_specs.get((raw["metadata"]["namespace"], name)) if name else None
+
+
+async def _read_last_progress(rt: Runtime, raw: Body, trial: Trial, pods: list[Body], experiment: Experiment) -> None:
     """Before a running trial is stopped, the progress it printed since the last read goes into its curve."""
+    namespace = raw["metadata"]["namespace"]
+    known = rt.pods.get((namespace, raw["metadata"]["name"]))
     running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
-    if not running:
+    chosen = next(((p["metadata"]["name"], known[1]) for p in running if known and p["metadata"]["name"] == known[0]),
+                  None) or next(((p["metadata"]["name"], main_container(p)) for p in running), None)
+    if chosen is None:
         return
-    experiment = experiment or await experiment_of(rt, raw)
-    if experiment is None:
-        return
-    pod = running[0]
-    points, cursor = await final_points(rt, raw["metadata"]["namespace"], pod["metadata"]["name"],
-                                        main_container(pod), trial.status, experiment)
+    points, cursor = await final_points(rt, namespace, chosen[0], chosen[1], trial.status, experiment)
     if points:
-        chosen = experiment
-        await write_trial(rt, raw, lambda status: merged(status, chosen, points, cursor))
+        await write_trial(rt, raw, lambda status: merged(status, experiment, points, cursor))
 
 
 async def create_job(rt: Runtime, raw: Body, trial: Trial, experiment: Experiment) -> None:
@@ -206,11 +222,17 @@ async def create_job(rt: Runtime, raw: Body, trial: Trial, experiment: Experimen
         return
     manifest["metadata"]["ownerReferences"] = [owner_reference(raw)]
     try:
-        await rt.api.create(JOBS, namespace, manifest)
+        await rt.api.create(workload_resource(experiment.spec.trial_template), namespace, manifest)
     except ApiError as err:
+        kind = manifest["kind"]
         if err.status in (400, 422):  # the API server refused the rendered Job: it never will accept it
             await finish(rt, raw, experiment,
-                         outcomes.Ended(TrialReason.INVALID_TEMPLATE, f"the Job was rejected: {err.message}"))
+                         outcomes.Ended(TrialReason.INVALID_TEMPLATE, f"the {kind} was rejected: {err.message}"))
+            return
+        if err.status == 404 and kind != "Job":  # the kind's CRD is not installed
+            await finish(rt, raw, experiment, outcomes.Ended(
+                TrialReason.INVALID_TEMPLATE, f"this cluster does not serve {kind} ({manifest['apiVersion']}): "
+                                              f"install its controller and CRD first ({err.message})"))
             return
         if not err.already_exists:
             raise
