@@ -178,7 +178,7 @@ class OperatorProcess:
         self.starts += 1
         env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1",
                "KUBETUNE_UNSCHEDULABLE_SECONDS": "15", "KUBETUNE_RESYNC_SECONDS": "5",
-               "KUBETUNE_PROGRESS_SECONDS": "2"}
+               "KUBETUNE_PROGRESS_SECONDS": "2", "KUBETUNE_TRIAL_KINDS": "JobSet"}
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kubetune.cli", "operator", "--metrics-port", str(self.metrics_port),

@@ -115,10 +115,11 @@ def suspended_job(kube: Kubectl, namespace: str) -> str | None:
 
 def test_a_queued_trial_waits_for_quota_without_breaking_parallel_trials(
         operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
-    """Jobs made suspended (as a Kueue queue label asks): resumed by hand, as a queue would admit them."""
+    """Jobs made suspended, resumed by hand as any queue controller would admit them (Kueue itself:
+    tests/cluster/test_workloads.py; its label is left out here, so that Kueue, when installed, keeps out)."""
     body = experiment("queued", max_trials=2, parallel=1)
     body["spec"]["trialTemplate"]["spec"]["suspend"] = True
-    body["spec"]["trialTemplate"]["metadata"] = {"labels": {"kueue.x-k8s.io/queue-name": "user-queue"}}
+    body["spec"]["trialTemplate"]["metadata"] = {"labels": {"example.com/queue": "user-queue"}}
     crds.apply(body, namespace)
     for index in range(2):
         name = f"queued-{index}"
@@ -131,7 +132,7 @@ def test_a_queued_trial_waits_for_quota_without_breaking_parallel_trials(
         assert exp["status"]["trials"]["created"] == index + 1  # parallelTrials=1: nothing else started
         assert trial_status(crds, namespace, name)["phase"] == "Pending"
         job = crds.get("job", name, namespace) or {}
-        assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "user-queue"
+        assert job["metadata"]["labels"]["example.com/queue"] == "user-queue"
         crds.run("patch", "job", name, "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":false}}')
         wait_for(lambda n=name: trial_status(crds, namespace, n).get("phase") == "Succeeded", timeout=120,
                  what=f"{name} to run once admitted")

@@ -44,7 +44,7 @@ def check_succeeded_experiment(kube: Kubectl, namespace: str, name: str, body: d
     assert status["bestTrial"]["name"] == best["metadata"]["name"]
     assert status["bestTrial"]["objectiveValue"] == best["status"]["objectiveValue"]
     assert status["trials"] == {"created": max_trials, "pending": 0, "running": 0, "succeeded": max_trials,
-                                "failed": 0, "killed": 0, "earlyStopped": 0, "infeasible": 0}
+                                "failed": 0, "killed": 0, "earlyStopped": 0, "infeasible": 0, "queued": 0}
     assert status["progress"] == f"{max_trials}/{max_trials}"
     condition = next(c for c in status["conditions"] if c["type"] == "Succeeded")
     assert condition["status"] == "True" and condition["reason"] == "MaxTrialsReached"
