@@ -90,6 +90,22 @@ def test_a_disrupted_trial_runs_again_and_is_not_counted_as_failed(
     assert len(crds.items("trials", namespace)) == 2
 
 
+def test_an_operator_killed_during_a_retry_makes_it_once(
+        operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
+    crds.apply(experiment("spot", max_trials=1, parallel=1, sleep=6), namespace)
+    pod = wait_for(lambda: running_pod(crds, namespace, "spot-0"), timeout=120, what="trial spot-0 to run")
+    evict(crds, namespace, pod)
+    wait_for(lambda: trial_status(crds, namespace, "spot-0").get("retries"), timeout=60, what="the retry")
+    operator.kill()  # between recording the retry and deleting the old Job, or making the new one
+    operator.start()
+    body = wait_for(lambda: finished(crds, namespace, "spot"), timeout=180, what="the experiment to end")
+    assert (body["status"]["phase"], body["status"]["retries"]) == ("Succeeded", 1)
+    status = trial_status(crds, namespace, "spot-0")
+    assert (status["phase"], status["retries"], len(status["disruptions"])) == ("Succeeded", 1, 1)
+    events = [e for e in crds.items("events", namespace) if e["reason"] == "TrialDisrupted"]
+    assert len(events) == 1, [e["message"] for e in events]
+
+
 def test_a_trial_disrupted_once_more_than_max_trial_retries_fails_disrupted_and_the_next_one_runs(
         operator: OperatorProcess, crds: Kubectl, namespace: str) -> None:
     crds.apply(experiment("spot", max_trials=2, parallel=1, sleep=6, maxTrialRetries=1), namespace)
