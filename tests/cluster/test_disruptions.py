@@ -122,6 +122,8 @@ def test_a_trial_disrupted_once_more_than_max_trial_retries_fails_disrupted_and_
     assert (body["status"]["trials"]["created"], body["status"]["trials"]["failed"],
             body["status"]["trials"]["succeeded"]) == (2, 1, 1)
     assert trial_status(crds, namespace, "spot-1")["phase"] == "Succeeded"
+    job = crds.get("job", "spot-0", namespace) or {}  # kept, as a failed trial's Job is, for its logs
+    assert job["metadata"]["annotations"]["kubetune.io/attempt"] == "1"
 
 
 def suspended_job(kube: Kubectl, namespace: str) -> str | None:

@@ -162,7 +162,7 @@ async def sync_trial(rt: Runtime, namespace: str, name: str, *, body: Body | Non
 
 
 async def _retry(rt: Runtime, raw: Body, experiment: Experiment, step: Disrupted) -> None:
-    """Record the disruption (a retry, or the trial's end), then delete the disrupted attempt's Job."""
+    """Record the disruption (a retry, or the trial's end); for a retry, delete the disrupted attempt's Job."""
     namespace, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
     disruption = Disruption(pod=step.pod, reason=step.reason[:100], message=step.message[:1000], time=now_rfc3339())
     limit = experiment.spec.max_trial_retries
@@ -176,11 +176,11 @@ async def _retry(rt: Runtime, raw: Body, experiment: Experiment, step: Disrupted
         reason = final.reason.value if final.reason else ""
         rt.metrics.trials_finished.labels(phase=final.phase.value, reason=reason).inc()
         rt.events.on_trial(written, trial_event(name, final))
-    else:
-        rt.metrics.trial_retries.inc()
-        rt.events.on_trial(written, Event("Warning", "TrialDisrupted",
-                                          f"trial {name}: {step.message}; running it again (retry {final.retries} of "
-                                          f"{limit})"))
+        return  # its Job stays, with its pods' logs, as a failed trial's does
+    rt.metrics.trial_retries.inc()
+    rt.events.on_trial(written, Event("Warning", "TrialDisrupted",
+                                      f"trial {name}: {step.message}; running it again (retry {final.retries} of "
+                                      f"{limit})"))
     await rt.api.delete(workload_resource(experiment.spec.trial_template), namespace, name)
 
 
