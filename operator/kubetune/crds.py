@@ -176,6 +176,7 @@ def trial_crd() -> dict[str, Any]:
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Objective", "type": "number", "jsonPath": ".status.objectiveValue"},
             {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+            {"name": "Retries", "type": "integer", "jsonPath": ".status.retries", "priority": 1},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
     )

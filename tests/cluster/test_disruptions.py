@@ -88,6 +88,10 @@ def test_a_disrupted_trial_runs_again_and_is_not_counted_as_failed(
     events = [e for e in crds.items("events", namespace) if e["reason"] == "TrialDisrupted"]
     assert len(events) == 1 and pod in events[0]["message"] and "retry 1 of 3" in events[0]["message"]
     assert len(crds.items("trials", namespace)) == 2
+    rows = crds.run("get", "trials", "-n", namespace, "-o", "wide").stdout.splitlines()
+    header, first = rows[0], next(r for r in rows if r.startswith("spot-0 "))
+    at = header.index("RETRIES")
+    assert first[at:].split()[0] == "1", rows  # kubectl get trials -o wide shows the retry
 
 
 def test_an_operator_killed_during_a_retry_makes_it_once(
