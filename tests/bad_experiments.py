@@ -6,10 +6,12 @@ Each case is the YAML a user would write. Where it is refused:
 ``both``
     ``kubetune validate`` exits 2 naming the problem, and ``kubectl apply`` is refused by the
     CRD's schema or CEL rules naming it too.
-``validate``
-    a rule CEL cannot express (the reason is given); ``kubectl apply`` accepts the Experiment and
+``webhook``
+    a rule CEL cannot express (the reason is given): ``kubectl apply`` is refused by the operator's
+    validating admission webhook, naming the problem in ``kubetune validate``'s words. Where no
+    webhook is installed (``webhook.enabled: false``), the API server accepts the Experiment and
     the operator's first pass ends it Failed with reason InvalidSpec and the same message, before
-    any trial is created, so no budget is spent.
+    any trial is created, so no budget is spent. The cluster tier checks both.
 ``local``
     a property of the YAML text itself that kubectl's YAML-to-JSON conversion erases before the
     API server sees it (kubectl keeps the last of two duplicate keys): refused locally only.
@@ -177,7 +179,7 @@ CASES: list[Case] = [
          ("spec.parameters[1].values[0]: Input should be a valid string (YAML reads an unquoted y",),
          ("spec.parameters[1].values[0]", "must be of type string")),
     Case("a range too narrow for 8 significant digits", parameter(min=1.0, max=1.000000001),
-         ("min and max must differ within 8 significant digits",), where="validate",
+         ("min and max must differ within 8 significant digits",), where="webhook",
          why="rounding to 8 significant digits is not a CEL function"),
     # --- objective and budget
     Case("an additional objective repeating the metric",
@@ -241,7 +243,7 @@ CASES: list[Case] = [
                                                   "  parameters:\n" + "".join(
                                                       f"  - {{name: z{i}, type: double, min: 0, max: 1}}\n"
                                                       for i in range(3))),
-         ("the grid has 2000000000000 points, more than 1000000",), where="validate",
+         ("the grid has 2000000000000 points, more than 1000000",), where="webhook",
          why="the grid's size is a product over the parameters, which CEL has no fold for"),
     # --- early stopping
     Case("asha without maxSteps", stopping(rule="asha"), ("asha needs maxSteps",),
@@ -259,17 +261,17 @@ CASES: list[Case] = [
          ("spec.earlyStopping.rule", "hyperband")),
     # --- initialPoints
     Case("an initial point naming no parameter", spec(initialPoints=[{"x": 0.5}, {"lr": 0.1}]),
-         ("initialPoints[1].lr: no such parameter (have: x, opt)",), where="validate", why=POINT_VALUES),
+         ("initialPoints[1].lr: no such parameter (have: x, opt)",), where="webhook", why=POINT_VALUES),
     Case("an initial value outside the range", spec(initialPoints=[{"x": 1.5, "opt": "sgd"}]),
-         ("initialPoints[0].x: 1.5 is outside [0, 1]",), where="validate", why=POINT_VALUES),
+         ("initialPoints[0].x: 1.5 is outside [0, 1]",), where="webhook", why=POINT_VALUES),
     Case("an initial value the categorical does not have", spec(initialPoints=[{"opt": "rmsprop"}]),
-         ("initialPoints[0].opt: 'rmsprop' is not one of ['sgd', 'adam']",), where="validate", why=POINT_VALUES),
+         ("initialPoints[0].opt: 'rmsprop' is not one of ['sgd', 'adam']",), where="webhook", why=POINT_VALUES),
     Case("a string for a number", spec(initialPoints=[{"x": "0.5"}]), ("initialPoints[0].x: '0.5' is not a number",),
-         where="validate", why=POINT_VALUES),
+         where="webhook", why=POINT_VALUES),
     Case("a fraction for an int", spec(parameters=[{"name": "x", "type": "double", "min": 0.0, "max": 1.0},
                                                    {"name": "k", "type": "int", "min": 0, "max": 4}],
                                        initialPoints=[{"k": 2.5}]),
-         ("initialPoints[0].k: 2.5 is not a whole number",), where="validate", why=POINT_VALUES),
+         ("initialPoints[0].k: 2.5 is not a whole number",), where="webhook", why=POINT_VALUES),
     Case("more initial points than maxTrials", spec(initialPoints=[{"x": 0.1}] * 5),
          ("initialPoints has 5 points, more than maxTrials (4)",),
          ("spec", "initialPoints must not list more points than maxTrials")),
@@ -283,14 +285,14 @@ CASES: list[Case] = [
          ("parameters[1].when: 'x' is not another categorical parameter",),
          ("spec", "a parameter's when may only name other categorical parameters")),
     Case("a condition on a value the parameter does not have", parameter(0, when={"opt": ["rmsprop"]}),
-         ("parameters[0].when.opt: 'rmsprop' is not one of ['sgd', 'adam']",), where="validate",
+         ("parameters[0].when.opt: 'rmsprop' is not one of ['sgd', 'adam']",), where="webhook",
          why="checking every listed value against the named parameter's values (64 parameters of up to 1000 "
              "values) exceeds the API server's CEL cost budget"),
     Case("conditions in a cycle", parameters({"name": "a", "type": "categorical", "values": ["u", "v"],
                                               "when": {"b": ["u"]}},
                                              {"name": "b", "type": "categorical", "values": ["u", "v"],
                                               "when": {"a": ["u"]}}),
-         ("the conditions of 'a' depend on it again (a cycle through when)",), where="validate",
+         ("the conditions of 'a' depend on it again (a cycle through when)",), where="webhook",
          why="following a chain of conditions is a graph search, which CEL's list macros cannot express"),
     # --- warmStart
     Case("a warm start from itself", spec(warmStart={"experiments": ["bad"]}),
@@ -322,11 +324,11 @@ CASES: list[Case] = [
          ("spec.trialTemplate.spec.activeDeadlineSeconds: Input should be a valid integer",),
          ("spec.trialTemplate.spec.activeDeadlineSeconds", "integer")),
     Case("a reference to no parameter in args", container(args=["--depth", "${params.depth}"]),
-         ("containers[0].args[1]: ${params.depth} refers to no parameter (have: x, opt)",), where="validate",
+         ("containers[0].args[1]: ${params.depth} refers to no parameter (have: x, opt)",), where="webhook",
          why="extracting every reference from the template's strings exceeds CEL's cost budget unless the Job "
              "template's lists and strings were capped, and the template belongs to Kubernetes"),
     Case("a reference to no parameter in an env value", container(env=[{"name": "LR", "value": "${params.lr}"}]),
-         ("containers[0].env[0].value: ${params.lr} refers to no parameter",), where="validate",
+         ("containers[0].env[0].value: ${params.lr} refers to no parameter",), where="webhook",
          why="as for args"),
     Case("a name with a dot", top(name="my.run"), ("metadata.name: String should match pattern",),
          ("metadata.name must be a DNS-1123 label",)),
@@ -338,4 +340,4 @@ CASES: list[Case] = [
          why="kubectl turns YAML into JSON keeping the last key; the API server never sees the first"),
 ]
 
-BY_WHERE = {where: [c for c in CASES if c.where == where] for where in ("both", "validate", "local")}
+BY_WHERE = {where: [c for c in CASES if c.where == where] for where in ("both", "webhook", "local")}

@@ -86,6 +86,28 @@ class Metrics(Values):
     service: MetricsService = _doc("The metrics Service.")
 
 
+class Webhook(Values):
+    enabled: bool = _doc(
+        "Serve a validating admission webhook of Experiments from the operator, so that `kubectl apply` refuses "
+        "what the CRD's CEL rules cannot check (initialPoints' values, conditions' values and cycles, the grid's "
+        "size, template references, trial kinds not enabled). Off: those end the Experiment InvalidSpec instead.")
+    port: int = _doc("HTTPS port of the webhook in the operator container.", ge=1, le=65535)
+    failurePolicy: Literal["Fail", "Ignore"] = _doc(
+        "What the API server does when it cannot reach the webhook (the operator down or restarting): Fail "
+        "refuses creating and changing Experiments then; Ignore admits them, and the operator's first pass "
+        "still fails an invalid one InvalidSpec.")
+    timeoutSeconds: int = _doc("How long the API server waits for the webhook's answer.", ge=1, le=30)
+    certificate: Literal["generated", "secret"] = _doc(
+        "generated: the chart makes a CA and a serving certificate for the webhook's Service (valid 10 "
+        "years, kept across upgrades); secret: bring your own kubernetes.io/tls Secret (e.g. from cert-manager) "
+        "named in secretName, with its CA in caBundle.")
+    secretName: str = _doc("certificate: secret: the Secret with tls.crt and tls.key; empty: <fullname>-webhook.")
+    caBundle: str = _doc("certificate: secret: the base64 PEM CA that signed the Secret's certificate; empty: "
+                         "injected by someone else (e.g. cert-manager's cainjector, asked in annotations).")
+    annotations: dict[str, str] = _doc("Annotations of the ValidatingWebhookConfiguration (e.g. "
+                                       "cert-manager.io/inject-ca-from).")
+
+
 class TestImage(Values):
     repository: str = _doc("Image of the test pod and its trials; empty: the operator image (it has python).")
     tag: str = _doc("Its tag; empty: the operator image's tag.")
@@ -125,6 +147,7 @@ class ChartValues(Values):
     rbac: Rbac = _doc("Least-privilege RBAC of the operator (see watchNamespaces for its scope).")
     metrics: Metrics = _doc("Prometheus metrics.")
     test: HelmTest = _doc("`helm test`: applies a tiny Experiment and waits for it to succeed.")
+    webhook: Webhook = _doc("The validating admission webhook of Experiments (served by the operator).")
     trialKinds: list[Literal["JobSet", "PyTorchJob"]] = _doc(
         "Workload kinds beyond Job that trials may run as (multi-node trials); the RBAC grows by each one "
         "listed (create, delete, get, list, watch) and by nothing otherwise. Their controllers and CRDs are "
@@ -157,6 +180,8 @@ DEFAULTS: dict[str, Any] = {
     "metrics": {"service": {"enabled": True, "type": "ClusterIP", "port": 8080, "annotations": {}}},
     "test": {"image": {"repository": "", "tag": "", "pullPolicy": "IfNotPresent"}, "namespace": "",
              "timeoutSeconds": 300},
+    "webhook": {"enabled": True, "port": 9443, "failurePolicy": "Fail", "timeoutSeconds": 10,
+                "certificate": "generated", "secretName": "", "caBundle": "", "annotations": {}},
     "trialKinds": [],
 }
 

@@ -164,9 +164,13 @@ def cmd_crd(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_operator(args: argparse.Namespace, console: Console) -> int:
-    from kubetune.kube import run_operator  # imported late: the local commands need no Kubernetes client
+    from kubetune.kube import ConfigError, run_operator  # imported late: the local commands need no Kubernetes client
 
-    run_operator(namespaces=args.namespace, metrics_port=args.metrics_port, health_port=args.health_port)
+    try:
+        run_operator(namespaces=args.namespace, metrics_port=args.metrics_port, health_port=args.health_port,
+                     webhook_port=args.webhook_port, webhook_cert_dir=args.webhook_cert_dir)
+    except ConfigError as err:
+        raise InputError(str(err)) from None
     return 0
 
 
@@ -424,6 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="namespace to watch (repeat); default: all namespaces")
     op.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics port (0 disables)")
     op.add_argument("--health-port", type=int, default=8081, help="/healthz port (0 disables)")
+    op.add_argument("--webhook-port", type=int, default=0,
+                    help="serve the validating admission webhook of Experiments over HTTPS here (0: not served)")
+    op.add_argument("--webhook-cert-dir", default=None,
+                    help="the webhook's tls.crt and tls.key (default /etc/kubetune/webhook)")
     op.set_defaults(func=cmd_operator)
 
     common = argparse.ArgumentParser(add_help=False)

@@ -10,6 +10,7 @@ tests that kill and restart it use :class:`OperatorProcess`. Each test gets its 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -158,8 +159,23 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serving_certificate(directory: Path) -> Path:
+    """A self-signed certificate for 127.0.0.1 (``tls.crt``, ``tls.key`` in ``directory``): the API
+    server reaches the operator's webhook on the host, as the chart's Service reaches its pod."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if not shutil.which("openssl"):
+        pytest.fail("openssl is required to make the webhook's test certificate and is not installed", pytrace=False)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "7", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(directory / "tls.key"),
+                    "-out", str(directory / "tls.crt")], check=True, capture_output=True, timeout=60)
+    return directory
+
+
 class OperatorProcess:
-    """``kubetune operator`` as a child process that tests may SIGKILL and start again."""
+    """``kubetune operator`` as a child process that tests may SIGKILL and start again.
+
+    It serves its admission webhook on 127.0.0.1 (a port and a certificate of its own, kept across
+    restarts); the ``webhook`` fixture points the API server at it for labelled namespaces only."""
 
     def __init__(self, kubeconfig: str, log_dir: Path) -> None:
         self.kubeconfig = kubeconfig
@@ -168,6 +184,8 @@ class OperatorProcess:
         self.starts = 0
         self.metrics_port = _free_port()
         self.health_port = _free_port()
+        self.webhook_port = _free_port()
+        self.certificate = serving_certificate(log_dir / "webhook")
 
     @property
     def log_path(self) -> Path:
@@ -182,7 +200,8 @@ class OperatorProcess:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kubetune.cli", "operator", "--metrics-port", str(self.metrics_port),
-             "--health-port", str(self.health_port)],
+             "--health-port", str(self.health_port), "--webhook-port", str(self.webhook_port),
+             "--webhook-cert-dir", str(self.certificate)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         wait_for(self.healthy, timeout=60, what=f"the operator's /healthz (log: {self.log_path})")
 
@@ -222,6 +241,52 @@ def operator(crds: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield process
     finally:
         process.stop()
+
+
+#: Namespaces with this label are judged by the operator's webhook (the ``webhook`` fixture); the
+#: others are not, so that tests which kill the operator never find applies refused meanwhile.
+WEBHOOK_LABEL = "kubetune.io/webhook-test"
+
+
+@pytest.fixture(scope="session")
+def webhook(operator: OperatorProcess, crds: Kubectl) -> Iterator[OperatorProcess]:
+    """A ValidatingWebhookConfiguration as the chart's, pointing at the operator process's webhook."""
+    from kubetune.kube.admission import WEBHOOK_ID, WEBHOOK_NAME
+
+    bundle = base64.b64encode((operator.certificate / "tls.crt").read_bytes()).decode()
+    configuration = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "kubetune-tests"},
+        "webhooks": [{
+            "name": WEBHOOK_NAME, "admissionReviewVersions": ["v1"], "sideEffects": "None",
+            "failurePolicy": "Fail", "timeoutSeconds": 10,
+            "clientConfig": {"url": f"https://127.0.0.1:{operator.webhook_port}/{WEBHOOK_ID}", "caBundle": bundle},
+            "rules": [{"apiGroups": ["kubetune.io"], "apiVersions": ["v1alpha1"], "operations": ["CREATE", "UPDATE"],
+                       "resources": ["experiments"], "scope": "Namespaced"}],
+            "namespaceSelector": {"matchLabels": {WEBHOOK_LABEL: "true"}},
+        }],
+    }
+    crds.run("apply", "-f", "-", input=json.dumps(configuration))
+    probe = f"kt-webhook-probe-{uuid.uuid4().hex[:5]}"
+    crds.run("create", "namespace", probe)
+    crds.run("label", "namespace", probe, f"{WEBHOOK_LABEL}=true")
+    bad = {"apiVersion": "kubetune.io/v1alpha1", "kind": "Experiment", "metadata": {"name": "probe"},
+           "spec": {"objective": {"metric": "m", "goal": "maximize"}, "maxTrials": 1,
+                    "parameters": [{"name": "x", "type": "double", "min": 0, "max": 1}],
+                    "initialPoints": [{"y": 1}],
+                    "trialTemplate": {"spec": {"template": {"spec": {"containers": [
+                        {"name": "t", "image": PYTHON_IMAGE, "command": ["true"]}]}}}}}}
+
+    def refusing() -> bool:  # the API server picks a new configuration up within a second or so
+        done = crds.run("apply", "--dry-run=server", "-n", probe, "-f", "-", input=json.dumps(bad), check=False)
+        return done.returncode != 0 and "denied the request" in done.stderr
+
+    try:
+        wait_for(refusing, timeout=60, what="the API server to call the operator's webhook")
+        yield operator
+    finally:
+        crds.run("delete", "namespace", probe, "--wait=false", check=False)
+        crds.run("delete", "validatingwebhookconfiguration", "kubetune-tests", "--ignore-not-found", check=False)
 
 
 @pytest.fixture

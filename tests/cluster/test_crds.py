@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from kubetune.kube.admission import WEBHOOK_NAME
 from tests.bad_experiments import BY_WHERE, Case
-from tests.cluster.conftest import Kubectl, OperatorProcess, wait_for
+from tests.cluster.conftest import WEBHOOK_LABEL, Kubectl, OperatorProcess, wait_for
 from tests.cluster.manifests import experiment
 
 pytestmark = pytest.mark.cluster
@@ -23,8 +24,53 @@ def test_bad_experiments_are_refused_by_kubectl_apply(crds: Kubectl, namespace: 
         assert words in result.stderr, f"{case.name}: {words!r} not in: {result.stderr}"
 
 
-@pytest.mark.parametrize("case", BY_WHERE["validate"], ids=[c.name for c in BY_WHERE["validate"]])
-def test_what_cel_cannot_check_fails_the_experiment_before_any_trial(
+@pytest.fixture
+def judged(webhook: OperatorProcess, crds: Kubectl, namespace: str) -> str:
+    """The test's namespace, judged by the operator's admission webhook."""
+    crds.run("label", "namespace", namespace, f"{WEBHOOK_LABEL}=true")
+    return namespace
+
+
+@pytest.mark.parametrize("case", BY_WHERE["webhook"], ids=[c.name for c in BY_WHERE["webhook"]])
+def test_what_cel_cannot_check_the_webhook_refuses_at_apply_time(crds: Kubectl, judged: str, case: Case) -> None:
+    result = crds.run("apply", "-n", judged, "-f", "-", input=case.yaml, check=False)
+    assert result.returncode != 0, f"{case.name}: accepted"
+    assert f'admission webhook "{WEBHOOK_NAME}" denied the request: invalid Experiment: ' in result.stderr, \
+        result.stderr
+    for words in case.local:
+        assert words in result.stderr, f"{case.name}: {words!r} not in: {result.stderr}"
+    assert crds.get("experiment", "bad", judged) is None  # nothing stored
+
+
+def test_the_webhook_judges_a_change_of_the_spec_and_lets_everything_else_through(
+        crds: Kubectl, judged: str) -> None:
+    body = experiment("judged", max_trials=2, parallel=2)
+    crds.run("apply", "-n", judged, "-f", "-", input=json.dumps(body))
+    bad = crds.run("patch", "experiment", "judged", "-n", judged, "--type=merge", "-p",
+                   json.dumps({"spec": {"initialPoints": [{"x": 9.5}]}}), check=False)
+    assert bad.returncode != 0 and "initialPoints[0].x: 9.5 is outside [0, 1]" in bad.stderr, bad.stderr
+    crds.run("label", "experiment", "judged", "-n", judged, "team=vision")
+    # the operator's own writes (its annotations, the Trials' creation) pass the webhook: the run ends
+    done = wait_for(lambda: (crds.get("experiment", "judged", judged) or {}).get("status", {}).get("phase")
+                    in ("Succeeded", "Failed") and crds.get("experiment", "judged", judged), timeout=180,
+                    what="the judged experiment to finish")
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert done["status"]["trials"]["succeeded"] == 2
+
+
+def test_a_trial_kind_the_operator_was_not_given_is_refused_at_apply_time(crds: Kubectl, judged: str) -> None:
+    body = experiment("torch")
+    template = body["spec"]["trialTemplate"]["spec"]["template"]
+    body["spec"]["trialTemplate"] = {"kind": "PyTorchJob", "spec": {"pytorchReplicaSpecs": {
+        "Master": {"replicas": 1, "template": template}}}}
+    result = crds.run("apply", "-n", judged, "-f", "-", input=json.dumps(body), check=False)
+    assert result.returncode != 0
+    assert "spec.trialTemplate.kind: PyTorchJob is not enabled in this operator (enabled: Job, JobSet" \
+        in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("case", BY_WHERE["webhook"], ids=[c.name for c in BY_WHERE["webhook"]])
+def test_without_the_webhook_what_cel_cannot_check_fails_the_experiment_before_any_trial(
         operator: OperatorProcess, crds: Kubectl, namespace: str, case: Case) -> None:
     crds.run("apply", "-n", namespace, "-f", "-", input=case.yaml)
 

@@ -131,6 +131,23 @@ def test_operator_is_ready_with_a_restricted_pod(release: Cluster) -> None:
     assert f"--namespace={WATCHED_NS}" in container["args"]
 
 
+def test_the_webhook_refuses_at_apply_time_what_cel_cannot_check(release: Cluster) -> None:
+    """Through the chart's Service and generated certificate to the operator pod, in the watched
+    namespace only (a namespaced operator judges no Experiment it would not run)."""
+    bad = yaml.safe_load(SLEEPER.replace("IMAGE", OPERATOR_IMAGE))
+    bad["metadata"]["name"] = "bad-point"
+    bad["spec"]["initialPoints"] = [{"x": 1.5}]
+    refused = release.kubectl("apply", "--dry-run=server", "-n", WATCHED_NS, "-f", "-", input=json.dumps(bad),
+                              check=False)
+    assert refused.returncode != 0
+    assert ('admission webhook "experiments.kubetune.io" denied the request: invalid Experiment: '
+            "spec: initialPoints[0].x: 1.5 is outside [0, 1]") in refused.stderr, refused.stderr
+    create_namespace(release, OTHER_NS)
+    elsewhere = release.kubectl("apply", "--dry-run=server", "-n", OTHER_NS, "-f", "-", input=json.dumps(bad),
+                                check=False)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+
+
 def can_i_list(cluster: Cluster, user: str, namespace: str) -> set[rbac.Permission]:
     return rbac.parse_can_i_list(cluster.kubectl("auth", "can-i", "--list", f"--as={user}", "-n", namespace).stdout)
 

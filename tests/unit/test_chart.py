@@ -6,6 +6,7 @@ for) and kubeconform for the schema checks; a missing tool fails these tests, it
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 from kubetune import chartgen
 from kubetune.api import Experiment
 from kubetune.crds import crd_files
+from kubetune.kube import admission
 from tests.e2e import rbac
 from tests.e2e.tools import CHART, KUBERNETES_VERSION, REPO, find_tool, kubernetes_schemas
 
@@ -124,8 +126,11 @@ def test_default_render_is_cluster_wide(helm: str) -> None:
         ("ClusterRole", "kt-kubetune", None),
         ("ClusterRoleBinding", "kt-kubetune", None),
         ("Deployment", "kt-kubetune", "kubetune"),
+        ("Secret", "kt-kubetune-webhook", "kubetune"),
         ("Service", "kt-kubetune-metrics", "kubetune"),
+        ("Service", "kt-kubetune-webhook", "kubetune"),
         ("ServiceAccount", "kt-kubetune", "kubetune"),
+        ("ValidatingWebhookConfiguration", "kt-kubetune", None),
     ]
     role = only(manifests, "ClusterRole")
     assert rbac.flatten(role["rules"]) == rbac.NAMESPACED | rbac.CLUSTER
@@ -147,16 +152,19 @@ def test_deployment_is_one_restricted_replica_with_probes(helm: str) -> None:
     container = operator_container(manifests)
     assert container["image"] == "kubetune/operator:0.1.0"  # the chart's appVersion
     assert "command" not in container  # the image's ENTRYPOINT: kubetune operator
-    assert container["args"] == ["--metrics-port=8080", "--health-port=8081"]
+    assert container["args"] == ["--metrics-port=8080", "--health-port=8081", "--webhook-port=9443",
+                                 "--webhook-cert-dir=/etc/kubetune/webhook"]
     assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                             "capabilities": {"drop": ["ALL"]}}
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 8080, "health": 8081}
-    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 8080, "health": 8081,
+                                                                           "webhook": 9443}
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}, {
+        "name": "webhook-certificate", "mountPath": "/etc/kubetune/webhook", "readOnly": True}]
     assert pod["volumes"][0]["name"] == "tmp" and "emptyDir" in pod["volumes"][0]
     assert container["resources"] == chartgen.DEFAULTS["resources"]
-    service = only(manifests, "Service")
+    service = only(manifests, "Service", "kt-kubetune-metrics")
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
@@ -198,7 +206,8 @@ def test_watch_namespaces_gives_a_role_in_each_and_nothing_cluster_wide_but_crds
     cluster_role = only(manifests, "ClusterRole")
     assert cluster_role["metadata"]["name"] == "kt-kubetune-crds"
     assert rbac.flatten(cluster_role["rules"]) == rbac.CLUSTER
-    assert operator_container(manifests)["args"][-2:] == ["--namespace=team-a", "--namespace=team-b"]
+    args = operator_container(manifests)["args"]
+    assert [a for a in args if a.startswith("--namespace")] == ["--namespace=team-a", "--namespace=team-b"]
 
 
 def test_namespaced_without_crd_watch_has_no_cluster_scoped_rbac(helm: str) -> None:
@@ -235,7 +244,8 @@ def test_existing_service_account(helm: str) -> None:
 
 
 def test_metrics_service_can_be_disabled(helm: str) -> None:
-    assert not [m for m in render(helm, "metrics.service.enabled=false") if m["kind"] == "Service"]
+    services = [m["metadata"]["name"] for m in render(helm, "metrics.service.enabled=false") if m["kind"] == "Service"]
+    assert services == ["kt-kubetune-webhook"]
 
 
 @pytest.mark.parametrize("kinds", [["JobSet"], ["JobSet", "PyTorchJob"]])
@@ -250,6 +260,85 @@ def test_trial_kinds_grow_the_rbac_by_exactly_those_kinds_and_reach_the_operator
     assert "KUBETUNE_TRIAL_KINDS" not in {e["name"] for e in operator_container(render(helm))["env"]}
 
 
+# --- the admission webhook ---------------------------------------------------------------------
+
+
+def openssl(*args: str, stdin: bytes | None = None) -> str:
+    done = subprocess.run(["openssl", *args], input=stdin, capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+def test_the_webhook_reaches_the_operator_over_tls_it_can_verify(helm: str, tmp_path: Path) -> None:
+    manifests = render(helm)
+    configuration = only(manifests, "ValidatingWebhookConfiguration")
+    (webhook,) = configuration["webhooks"]
+    assert webhook["name"] == admission.WEBHOOK_NAME
+    assert webhook["failurePolicy"] == "Fail" and webhook["sideEffects"] == "None"
+    assert webhook["rules"] == [{"apiGroups": ["kubetune.io"], "apiVersions": ["v1alpha1"],
+                                 "operations": ["CREATE", "UPDATE"], "resources": ["experiments"],
+                                 "scope": "Namespaced"}]
+    assert "namespaceSelector" not in webhook  # cluster-wide, as the operator
+    client = webhook["clientConfig"]
+    assert client["service"] == {"name": "kt-kubetune-webhook", "namespace": "kubetune",
+                                 "path": f"/{admission.WEBHOOK_ID}", "port": 443}
+    service = only(manifests, "Service", "kt-kubetune-webhook")
+    assert service["spec"]["ports"] == [{"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}]
+    assert service["spec"]["selector"] == only(manifests, "Deployment")["spec"]["selector"]["matchLabels"]
+    container = operator_container(manifests)
+    assert {"name": "webhook", "containerPort": 9443, "protocol": "TCP"} in container["ports"]
+    assert "--webhook-port=9443" in container["args"]
+    assert "--webhook-cert-dir=/etc/kubetune/webhook" in container["args"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/etc/kubetune/webhook")
+    volumes = only(manifests, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    volume = next(v for v in volumes if v["name"] == mount["name"])
+    secret = only(manifests, "Secret", volume["secret"]["secretName"])
+    assert secret["type"] == "kubernetes.io/tls"
+    assert client["caBundle"] == secret["data"]["ca.crt"]
+    for key in ("tls.crt", "tls.key", "ca.crt"):
+        (tmp_path / key).write_bytes(base64.b64decode(secret["data"][key]))
+    # the serving certificate is signed by the CA the API server is given, for the Service's names
+    assert openssl("verify", "-CAfile", str(tmp_path / "ca.crt"), str(tmp_path / "tls.crt")).strip().endswith("OK")
+    names = openssl("x509", "-in", str(tmp_path / "tls.crt"), "-noout", "-ext", "subjectAltName")
+    assert "DNS:kt-kubetune-webhook.kubetune.svc" in names
+    # and the key is the certificate's
+    assert openssl("x509", "-in", str(tmp_path / "tls.crt"), "-noout", "-pubkey") == \
+        openssl("pkey", "-in", str(tmp_path / "tls.key"), "-pubout")
+
+
+def test_a_namespaced_operator_judges_only_the_namespaces_it_watches(helm: str) -> None:
+    (webhook,) = only(render(helm, "watchNamespaces={team-a,team-b}"), "ValidatingWebhookConfiguration")["webhooks"]
+    assert webhook["namespaceSelector"] == {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}]}
+
+
+def test_the_webhook_can_be_disabled(helm: str) -> None:
+    manifests = render(helm, "webhook.enabled=false")
+    assert not [m for m in manifests if m["kind"] in ("ValidatingWebhookConfiguration", "Secret")]
+    assert [m["metadata"]["name"] for m in manifests if m["kind"] == "Service"] == ["kt-kubetune-metrics"]
+    container = operator_container(manifests)
+    assert not any(a.startswith("--webhook") for a in container["args"])
+    assert [p["name"] for p in container["ports"]] == ["metrics", "health"]
+    assert [m["name"] for m in container["volumeMounts"]] == ["tmp"]
+
+
+def test_a_certificate_of_ones_own(helm: str) -> None:
+    manifests = render(helm, "webhook.certificate=secret", "webhook.secretName=kt-cert", "webhook.failurePolicy=Ignore",
+                       "webhook.annotations.cert-manager\\.io/inject-ca-from=kubetune/kt-cert")
+    assert not [m for m in manifests if m["kind"] == "Secret"]
+    configuration = only(manifests, "ValidatingWebhookConfiguration")
+    assert configuration["metadata"]["annotations"] == {"cert-manager.io/inject-ca-from": "kubetune/kt-cert"}
+    (webhook,) = configuration["webhooks"]
+    assert webhook["failurePolicy"] == "Ignore"
+    assert "caBundle" not in webhook["clientConfig"]  # left to the injector
+    volumes = only(manifests, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "webhook-certificate", "secret": {"secretName": "kt-cert"}} in volumes
+    bundle = base64.b64encode(b"-----BEGIN CERTIFICATE-----").decode()
+    (given,) = only(render(helm, "webhook.certificate=secret", f"webhook.caBundle={bundle}"),
+                    "ValidatingWebhookConfiguration")["webhooks"]
+    assert given["clientConfig"]["caBundle"] == bundle
+
+
 # --- the schema refuses mistakes ---------------------------------------------------------------
 
 
@@ -262,6 +351,8 @@ def test_trial_kinds_grow_the_rbac_by_exactly_those_kinds_and_reach_the_operator
     ("operator.healthPort=0", "healthPort"),
     ("image.repository=", "repository"),
     ("trialKinds={Argo}", "trialKinds"),
+    ("webhook.failurePolicy=Sometimes", "failurePolicy"),
+    ("webhook.certificate=selfmade", "certificate"),
 ])
 def test_schema_rejects(helm: str, setting: str, complaint: str) -> None:
     assert complaint in render_error(helm, setting)
@@ -301,6 +392,8 @@ SCENARIOS = {
     "overrides": ["--set", "image.repository=example.com/kt", "--set-string", "image.tag=9", "--set",
                   "operator.verbose=true", "--set", "metrics.service.type=NodePort", "--set",
                   "serviceAccount.annotations.a=b", "--set", "podAnnotations.x=y"],
+    "no-webhook": ["--set", "webhook.enabled=false"],
+    "own-certificate": ["--set", "webhook.certificate=secret", "--set", "webhook.secretName=kt-cert"],
 }
 
 

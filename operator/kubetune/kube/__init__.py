@@ -14,16 +14,22 @@ import socket
 from collections.abc import Sequence
 
 from kubetune.kube import handlers as handlers  # registers the handlers with kopf
-from kubetune.kube.runtime import OperatorConfig
+from kubetune.kube.runtime import ConfigError, OperatorConfig
 
 
-def run_operator(namespaces: Sequence[str] = (), metrics_port: int = 8080, health_port: int = 8081) -> None:
-    """Run the operator until SIGINT/SIGTERM: ``namespaces`` to watch (none: all of them)."""
+def run_operator(namespaces: Sequence[str] = (), metrics_port: int = 8080, health_port: int = 8081,
+                 webhook_port: int = 0, webhook_cert_dir: str | None = None) -> None:
+    """Run the operator until SIGINT/SIGTERM: ``namespaces`` to watch (none: all of them);
+    ``webhook_port``: serve the validating admission webhook there (0: not at all)."""
     import kopf
 
+    overrides: dict[str, object] = {"webhook_cert_dir": webhook_cert_dir} if webhook_cert_dir else {}
     config = OperatorConfig.from_env(namespaces=tuple(namespaces), metrics_port=metrics_port,
-                                     health_port=health_port)
+                                     health_port=health_port, webhook_port=webhook_port, **overrides)
+    config.check()
     handlers.watch_workloads(config.trial_kinds)
+    if config.webhook_port:
+        handlers.validate_experiments()
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
     kopf.run(
         # an explicit identity: kopf's default asks getpass.getuser(), which fails for a numeric
@@ -37,4 +43,4 @@ def run_operator(namespaces: Sequence[str] = (), metrics_port: int = 8080, healt
     )
 
 
-__all__ = ["OperatorConfig", "run_operator"]
+__all__ = ["ConfigError", "OperatorConfig", "run_operator"]

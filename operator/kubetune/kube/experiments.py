@@ -30,12 +30,12 @@ from kubetune.api import (
     ExperimentPhase,
     ExperimentStatus,
     Trial,
-    WorkloadKind,
     now_rfc3339,
     parse_rfc3339,
     validation_problems,
 )
 from kubetune.kube import trials
+from kubetune.kube.admission import kind_problem
 from kubetune.kube.client import EXPERIMENTS, TRIALS, ApiError, Body
 from kubetune.kube.events import REPLAY_SECONDS
 from kubetune.kube.patching import without_kopf, write_status
@@ -82,11 +82,9 @@ async def _pass(rt: Runtime, namespace: str, name: str) -> None:
     except ValidationError as err:
         await _invalid(rt, raw, validation_message(err))
         return
-    kind = experiment.spec.trial_template.kind
-    if kind is not WorkloadKind.JOB and kind.value not in rt.config.trial_kinds:
-        enabled = ", ".join(["Job", *rt.config.trial_kinds])
-        await _invalid(rt, raw, f"spec.trialTemplate.kind: {kind.value} is not enabled in this operator (enabled: "
-                                f"{enabled}; the Helm value trialKinds enables more)")
+    not_enabled = kind_problem(experiment, rt.config.trial_kinds)
+    if not_enabled is not None:
+        await _invalid(rt, raw, not_enabled)
         return
 
     uid = raw["metadata"]["uid"]

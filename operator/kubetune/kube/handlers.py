@@ -43,7 +43,7 @@ from kubetune.api import (
     WorkloadKind,
     parse_rfc3339,
 )
-from kubetune.kube import experiments, progress, resyncing, trials
+from kubetune.kube import admission, experiments, progress, resyncing, trials
 from kubetune.kube.client import KubeApi, load_configuration
 from kubetune.kube.events import REPLAY_SECONDS, EventPoster
 from kubetune.kube.metrics import OperatorMetrics, serve
@@ -54,12 +54,14 @@ log = logging.getLogger(__name__)
 
 
 
-def configure(settings: kopf.OperatorSettings, namespaces: tuple[str, ...] = (), kinds: tuple[str, ...] = ()) -> None:
+def configure(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
     """kopf's settings, explicit: where state is kept, how events are posted, how watches behave.
 
-    ``namespaces``: the ones watched (none: the whole cluster); ``kinds``: the trial workload kinds
-    enabled beyond Job (see :func:`watch_workloads`).
+    ``config.namespaces``: the ones watched (none: the whole cluster); ``config.trial_kinds``: the
+    trial workload kinds enabled beyond Job (see :func:`watch_workloads`); ``config.webhook_port``:
+    the admission webhook's server (see :func:`validate_experiments`).
     """
+    namespaces, kinds = config.namespaces, config.trial_kinds
     # Handler progress in status.kopf (kept by the CRD schema, so never pruned); cleared on success.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     # The last handled spec (for on.update diffs) in one annotation, replaced on every change.
@@ -88,12 +90,20 @@ def configure(settings: kopf.OperatorSettings, namespaces: tuple[str, ...] = (),
     # namespaced RBAC forbids (kopf would log "forbidden" for minutes). Patterns need the scan.
     if namespaces and not any(c in ns for ns in namespaces for c in "*?[!"):
         settings.scanning.disabled = True
+    # The admission webhook: served over HTTPS with the chart's certificate (kopf re-reads the files
+    # when the mounted Secret changes); the ValidatingWebhookConfiguration is the chart's, never
+    # kopf's (managing it would need cluster-wide RBAC on webhook configurations).
+    if config.webhook_port:
+        certfile, pkeyfile = config.webhook_files
+        settings.admission.server = kopf.WebhookServer(addr="0.0.0.0", port=config.webhook_port,
+                                                       certfile=certfile, pkeyfile=pkeyfile)
+        settings.admission.managed = None
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
-    configure(settings, config.namespaces, config.trial_kinds)
+    configure(settings, config)
     metrics = OperatorMetrics()
     serve(config.metrics_port)
     api = KubeApi(load_configuration(),
@@ -210,6 +220,29 @@ async def pod_event(labels: kopf.Labels, namespace: str | None, memo: Any, **_: 
 
 async def workload_event(labels: kopf.Labels, namespace: str | None, memo: Any, **_: Any) -> None:
     await _child_event(labels, namespace, memo)
+
+
+# --- Admission ---------------------------------------------------------------------------------
+
+
+def validate_experiment(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    """kopf's validate handler (``operation`` and ``old`` come in ``kwargs``)."""
+    config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
+    old = kwargs.get("old")
+    problems = admission.review(kwargs.get("operation"), dict(body), dict(old) if old is not None else None,
+                                config.trial_kinds)
+    if problems:
+        raise kopf.AdmissionError(admission.message(problems), code=422)
+
+
+def validate_experiments() -> None:
+    """Serve the validating admission webhook of Experiments at ``/validate-experiment``.
+
+    Called before kopf starts when ``--webhook-port`` is given: the handler exists only where its
+    server does (kopf warns of admission handlers without a server).
+    """
+    kopf.on.validate(GROUP, VERSION, "experiments", id=admission.WEBHOOK_ID,
+                     operations=["CREATE", "UPDATE"])(validate_experiment)
 
 
 def watch_workloads(kinds: tuple[str, ...]) -> None:

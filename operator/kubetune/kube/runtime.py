@@ -40,12 +40,16 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
+class ConfigError(ValueError):
+    """A setting of the operator that cannot work; the message names it."""
+
+
 def trial_kinds(text: str) -> tuple[str, ...]:
     """``KUBETUNE_TRIAL_KINDS``: comma-separated kinds of :class:`kubetune.api.WorkloadKind` beyond Job."""
     kinds = tuple(k.strip() for k in text.split(",") if k.strip() and k.strip() != "Job")
     unknown = [k for k in kinds if k not in WorkloadKind.__members__.values()]
     if unknown:
-        raise ValueError(f"KUBETUNE_TRIAL_KINDS: unknown kind(s) {', '.join(unknown)} "
+        raise ConfigError(f"KUBETUNE_TRIAL_KINDS: unknown kind(s) {', '.join(unknown)} "
                          f"(known: {', '.join(k.value for k in WorkloadKind if k is not WorkloadKind.JOB)})")
     return kinds
 
@@ -67,6 +71,23 @@ class OperatorConfig:
     progress_seconds: float = 15.0
     #: Workload kinds beyond Job that trials may run as (``KUBETUNE_TRIAL_KINDS``, e.g. ``JobSet``).
     trial_kinds: tuple[str, ...] = ()
+    #: The validating admission webhook's HTTPS port (0: not served; see :mod:`.admission`).
+    webhook_port: int = 0
+    #: Where its certificate is: ``tls.crt`` and ``tls.key`` (a kubernetes.io/tls Secret, mounted).
+    webhook_cert_dir: str = "/etc/kubetune/webhook"
+
+    @property
+    def webhook_files(self) -> tuple[str, str]:
+        """The webhook's certificate and key files."""
+        return os.path.join(self.webhook_cert_dir, "tls.crt"), os.path.join(self.webhook_cert_dir, "tls.key")
+
+    def check(self) -> None:
+        """Refuse, before kopf starts, what would only fail later (a webhook without its certificate)."""
+        if self.webhook_port:
+            missing = [path for path in self.webhook_files if not os.path.isfile(path)]
+            if missing:
+                raise ConfigError(f"--webhook-port={self.webhook_port} needs its certificate: no "
+                                  f"{' and no '.join(missing)} (--webhook-cert-dir; the chart mounts its Secret there)")
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorConfig:
