@@ -17,7 +17,9 @@ module     holds
 ========== ==================================================================================
 base       base models (strict, camelCase), names, labels, timestamps, error formatting
 settings   the settings table of each algorithm (validation, CEL rules and defaults from one place)
-spec       the Experiment spec: parameters, objective, algorithm, earlyStopping, trial template
+spec       the Experiment spec: parameters, objective, algorithm, earlyStopping, initial points, warm start
+template   the trial template: a Job, JobSet or PyTorchJob, its pod templates and ``${params.x}``
+workloads  each workload kind's defaults (API version, conditions, primary pod) and pod templates
 status     the Experiment status: phase, conditions, counts, best trial, suggester state
 trial      the Trial: phases, reasons, learning curves, stop requests
 resources  the two objects, Experiment and Trial
@@ -50,27 +52,20 @@ from kubetune.api.base import (
 from kubetune.api.resources import Experiment, ObjectMeta, Trial
 from kubetune.api.settings import ALGORITHM_SETTINGS, Setting, SettingValue, setting, settings_problems
 from kubetune.api.spec import (
-    PARAM_REFERENCE,
     SIGNIFICANT_DIGITS,
     AdditionalObjective,
     Algorithm,
     AlgorithmName,
     Constraint,
-    Container,
     EarlyStopping,
     EarlyStoppingRule,
     ExperimentSpec,
     Goal,
-    JobSpec,
     MetricsSource,
     Objective,
     Parameter,
     ParameterType,
-    PodSpec,
-    PodTemplate,
     Scale,
-    TemplateMetadata,
-    TrialTemplate,
     WarmStart,
     active_parameters,
     round_significant,
@@ -87,6 +82,15 @@ from kubetune.api.status import (
     TrialCounts,
     WarmStartSource,
     WarmStartStatus,
+)
+from kubetune.api.template import (
+    PARAM_REFERENCE,
+    Container,
+    JobSpec,
+    PodSpec,
+    PodTemplate,
+    TemplateMetadata,
+    TrialTemplate,
 )
 from kubetune.api.trial import (
     FINISHED_PHASES,

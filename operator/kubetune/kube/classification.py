@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubetune.api import ATTEMPT_ANNOTATION, ATTEMPT_LABEL, Trial, TrialReason, parse_rfc3339
-from kubetune.api.spec import TrialTemplate
+from kubetune.api.template import TrialTemplate
 from kubetune.outcomes import deadline_exceeded, made
 
 Body = dict[str, Any]
@@ -153,18 +153,10 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
     """The next step for an unfinished ``trial``; see the module docstring."""
     if trial.status.stop is not None:
         return _stopping(trial, job, pods)
-    if job is None:
-        if not made(trial.status):
-            return CreateJob()
-        return Fail(TrialReason.JOB_DELETED, f"Job {trial.metadata.name} was deleted before the trial finished")
-    if not _owned_by(job, trial.metadata.uid):
-        return Wait("a Job of that name belongs to an older Trial; waiting for it to be collected")
-    if attempt(job) < trial.status.retries:
-        if job["metadata"].get("deletionTimestamp"):
-            return Wait("the disrupted attempt's Job is being deleted")
-        return DeleteJob()
-    if job["metadata"].get("deletionTimestamp"):
-        return Fail(TrialReason.JOB_DELETED, f"Job {trial.metadata.name} was deleted before the trial finished")
+    before = _workload_step(trial, job, "Job")
+    if before is not None:
+        return before
+    assert job is not None
 
     failed = _condition(job, "Failed", "FailureTarget")
     if failed and failed.get("reason") == "DeadlineExceeded":
@@ -223,6 +215,24 @@ def classify(trial: Trial, job: Body | None, pods: list[Body], *, now: dt.dateti
     return _pending_problem(pod, now=now, unschedulable_after=unschedulable_after) or Wait(f"pod {phase or 'Pending'}")
 
 
+def _workload_step(trial: Trial, obj: Body | None, kind: str) -> Step | None:
+    """What the trial's workload object itself calls for before its pods are looked at (any kind):
+    made yet, deleted, an older Trial's, a disrupted attempt's to replace; ``None``: read its pods."""
+    if obj is None:
+        if not made(trial.status):
+            return CreateJob()
+        return Fail(TrialReason.JOB_DELETED, f"{kind} {trial.metadata.name} was deleted before the trial finished")
+    if not _owned_by(obj, trial.metadata.uid):
+        return Wait(f"a {kind} of that name belongs to an older Trial; waiting for it to be collected")
+    if attempt(obj) < trial.status.retries:
+        if obj["metadata"].get("deletionTimestamp"):
+            return Wait(f"the disrupted attempt's {kind} is being deleted")
+        return DeleteJob()
+    if obj["metadata"].get("deletionTimestamp"):
+        return Fail(TrialReason.JOB_DELETED, f"{kind} {trial.metadata.name} was deleted before the trial finished")
+    return None
+
+
 def _pending_problem(pod: Body, *, now: dt.datetime, unschedulable_after: dt.timedelta) -> Step | None:
     """A pod that is not running yet and never will: its image cannot be pulled, or it stayed unschedulable."""
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -266,18 +276,10 @@ def classify_workload(trial: Trial, obj: Body | None, pods: list[Body], *, templ
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return Stopped()
         return StopJob()
-    if obj is None:
-        if not made(trial.status):
-            return CreateJob()
-        return Fail(TrialReason.JOB_DELETED, f"{kind} {trial.metadata.name} was deleted before the trial finished")
-    if not _owned_by(obj, trial.metadata.uid):
-        return Wait(f"a {kind} of that name belongs to an older Trial; waiting for it to be collected")
-    if attempt(obj) < trial.status.retries:
-        if obj["metadata"].get("deletionTimestamp"):
-            return Wait(f"the disrupted attempt's {kind} is being deleted")
-        return DeleteJob()
-    if obj["metadata"].get("deletionTimestamp"):
-        return Fail(TrialReason.JOB_DELETED, f"{kind} {trial.metadata.name} was deleted before the trial finished")
+    before = _workload_step(trial, obj, kind)
+    if before is not None:
+        return before
+    assert obj is not None
 
     if _condition(obj, template.resolved_success_condition):
         done = [p for p in primary if _outcome(p) == "Succeeded"] or [p for p in primary if _outcome(p)]

@@ -46,7 +46,7 @@ from kubetune.api import (
     WorkloadKind,
     now_rfc3339,
 )
-from kubetune.api.spec import TrialTemplate
+from kubetune.api.template import TrialTemplate
 from kubetune.kube.classification import (
     CreateJob,
     DeleteJob,
