@@ -45,7 +45,7 @@ from kubetune.api import (
     TrialStatus,
     now_rfc3339,
 )
-from kubetune.lifecycle import Event, Plan, PriorSource, plan
+from kubetune.lifecycle import Event, Plan, plan
 from kubetune.local_state import (
     LocalState,
     StateError,
@@ -57,6 +57,7 @@ from kubetune.local_state import (
     trial_dir_of,
 )
 from kubetune.metrics import MAX_REPORT_BYTES
+from kubetune.priors import PriorSource
 from kubetune.stopping import rung_points
 from kubetune.trial import RenderError, render_process
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from kubetune.api import ConditionStatus, ExperimentPhase, Trial, TrialPhase, TrialStatus
-from kubetune.lifecycle import PriorSource, plan, spec_problems
+from kubetune.lifecycle import plan, spec_problems
+from kubetune.priors import PriorSource
 from tests.unit.factories import experiment, trial
 
 NOW = "2026-01-01T00:00:00Z"

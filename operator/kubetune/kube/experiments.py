@@ -47,11 +47,11 @@ from kubetune.lifecycle import (
     Event,
     NewTrial,
     Plan,
-    PriorSource,
     plan,
     set_condition,
     standing_events,
 )
+from kubetune.priors import PriorSource
 
 log = logging.getLogger(__name__)
 
