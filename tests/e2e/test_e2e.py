@@ -134,16 +134,13 @@ def test_operator_is_ready_with_a_restricted_pod(release: Cluster) -> None:
 def test_the_webhook_refuses_at_apply_time_what_cel_cannot_check(release: Cluster) -> None:
     """Through the chart's Service and generated certificate to the operator pod, in the watched
     namespace only (a namespaced operator judges no Experiment it would not run)."""
-    bad = yaml.safe_load(SLEEPER.replace("IMAGE", OPERATOR_IMAGE))
-    bad["metadata"]["name"] = "bad-point"
-    bad["spec"]["initialPoints"] = [{"x": 1.5}]
-    refused = release.kubectl("apply", "--dry-run=server", "-n", WATCHED_NS, "-f", "-", input=json.dumps(bad),
+    refused = release.kubectl("apply", "--dry-run=server", "-n", WATCHED_NS, "-f", "-", input=bad_point(),
                               check=False)
     assert refused.returncode != 0
     assert ('admission webhook "experiments.kubetune.io" denied the request: invalid Experiment: '
             "spec: initialPoints[0].x: 1.5 is outside [0, 1]") in refused.stderr, refused.stderr
     create_namespace(release, OTHER_NS)
-    elsewhere = release.kubectl("apply", "--dry-run=server", "-n", OTHER_NS, "-f", "-", input=json.dumps(bad),
+    elsewhere = release.kubectl("apply", "--dry-run=server", "-n", OTHER_NS, "-f", "-", input=bad_point(),
                                 check=False)
     assert elsewhere.returncode == 0, elsewhere.stderr
 
@@ -378,10 +375,24 @@ def test_helm_test_passes(release: Cluster) -> None:
     release.timings["helm test"] = time.monotonic() - started
 
 
+def bad_point() -> str:
+    bad = yaml.safe_load(SLEEPER.replace("IMAGE", OPERATOR_IMAGE))
+    bad["metadata"]["name"] = "bad-point"
+    bad["spec"]["initialPoints"] = [{"x": 1.5}]
+    return json.dumps(bad)
+
+
 def test_helm_upgrade_with_changed_values_keeps_working(release: Cluster, allcnn: Cluster) -> None:
+    certificate = get_json(release, "secret", f"{RELEASE}-webhook", "-n", SYSTEM_NS)["data"]
     release.helm("upgrade", RELEASE, *install_args(), "--set", "operator.verbose=true",
                  "--set", "resources.limits.memory=768Mi")
     release.wait_for("the upgraded operator to be Ready", lambda: operator_ready(release), 300)
+    # the webhook's certificate is kept, not made anew, and the webhook still answers
+    assert get_json(release, "secret", f"{RELEASE}-webhook", "-n", SYSTEM_NS)["data"] == certificate
+    (webhook,) = get_json(release, "validatingwebhookconfiguration", RELEASE)["webhooks"]
+    assert webhook["clientConfig"]["caBundle"] == certificate["ca.crt"]
+    refused = release.kubectl("apply", "--dry-run=server", "-n", WATCHED_NS, "-f", "-", input=bad_point(), check=False)
+    assert refused.returncode != 0 and "initialPoints[0].x: 1.5 is outside [0, 1]" in refused.stderr, refused.stderr
     deployment = get_json(release, "deployment", RELEASE, "-n", SYSTEM_NS)
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["kubetune", "--verbose", "operator"]
@@ -439,6 +450,9 @@ def test_uninstall_removes_the_operator_and_keeps_experiments_and_trials(release
     assert release.kubectl("get", "deployment", RELEASE, "-n", SYSTEM_NS, check=False).returncode != 0
     assert release.kubectl("get", "clusterrole", f"{RELEASE}-crds", check=False).returncode != 0
     assert release.kubectl("get", "role", RELEASE, "-n", WATCHED_NS, check=False).returncode != 0
+    # the webhook goes with the operator: with failurePolicy Fail, one left behind would refuse every apply
+    assert release.kubectl("get", "validatingwebhookconfiguration", RELEASE, check=False).returncode != 0
+    release.kubectl("apply", "--dry-run=server", "-n", WATCHED_NS, "-f", "-", input=bad_point())
     # Helm never deletes what it installed from crds/: the CRDs stay, and every object with them.
     release.kubectl("get", "crd", "experiments.kubetune.io", "trials.kubetune.io")
     left = experiment(release)
