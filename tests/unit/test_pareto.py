@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import numpy as np
 import pytest
 
-from kubetune.api import MAX_PARETO_FRONT, MetricsSource, Objective, TrialPhase
+from kubetune.api import MAX_PARETO_FRONT, MetricsSource, Objective, Params, TrialPhase
 from kubetune.lifecycle import pareto_front, plan
 from kubetune.metrics import harvest
 from kubetune.pareto import crowding_distance, dominates, non_dominated, spread
@@ -131,6 +132,27 @@ def test_with_two_conflicting_objectives_the_suggestions_cover_the_front(algorit
     late = [float(o.params["x"]) for o in observations[10:]]
     assert min(late) < 0.3 and max(late) > 0.7, sorted(late)
     assert sum(0.2 < x < 0.8 for x in late) >= 3, sorted(late)
+
+
+def test_a_batch_of_bayes_gives_each_slot_its_own_scalarization_as_qparego_does() -> None:
+    """A batch for trials 12..15 is what four one-trial requests (the earlier slots pending) get,
+    and it spreads along the front where one weight vector for the batch would pile it up."""
+    observations = [Observation({"x": x}, x * x, ((x - 1) ** 2,)) for x in np.linspace(0.0, 1.0, 12)]
+    batch = dataclasses.replace(request_of(observations, 12, seed=3), n=4)
+    bayes = get_suggester("bayes")
+    together = bayes.suggest(batch).params
+    alone: list[Params] = []
+    for j in range(4):
+        one = dataclasses.replace(request_of(observations, 12 + j, seed=3), pending=list(alone))
+        alone.extend(bayes.suggest(one).params)
+    assert together == alone
+
+    def spread(params: list[Params]) -> float:
+        xs = [float(p["x"]) for p in params]
+        return max(xs) - min(xs)
+
+    one_weight = bayes.suggest(scalarize(batch)).params  # the whole batch under one scalarization
+    assert spread(together) > 0.2 and spread(together) > 5 * spread(one_weight), (together, one_weight)
 
 
 def test_tpe_ranks_observations_by_fronts_as_motpe_does() -> None:

@@ -50,7 +50,7 @@ def trial_kinds(text: str) -> tuple[str, ...]:
     unknown = [k for k in kinds if k not in WorkloadKind.__members__.values()]
     if unknown:
         raise ConfigError(f"KUBETUNE_TRIAL_KINDS: unknown kind(s) {', '.join(unknown)} "
-                         f"(known: {', '.join(k.value for k in WorkloadKind if k is not WorkloadKind.JOB)})")
+                          f"(known: {', '.join(k.value for k in WorkloadKind if k is not WorkloadKind.JOB)})")
     return kinds
 
 

@@ -15,6 +15,7 @@ State kept between calls (JSON, a few KB whatever the trial count):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import warnings
@@ -79,6 +80,8 @@ class BayesSearch:
         check_table_settings(self.name, settings)
 
     def suggest(self, request: SuggestRequest) -> Suggestion:
+        if request.n > 1 and any(o.losses for o in request.observations):
+            return self._suggest_each(request)
         request = scalarize(request)  # several objectives: one random scalarization per request
         space, settings = request.space, request.settings
         n_init = int(settings.get("initialTrials", default_initial_trials(space)))  # its table default is None
@@ -104,6 +107,24 @@ class BayesSearch:
         if len(chosen) < request.n:
             chosen.extend(_sobol_fill(request, len(chosen), request.n - len(chosen), excluded))
         return Suggestion(chosen, state)
+
+
+    def _suggest_each(self, request: SuggestRequest) -> Suggestion:
+        """Several objectives, a batch: each slot its own scalarization (qParEGO, as BoTorch's), the
+        slots before it pending. One weight vector for the whole batch would send all of it to one
+        part of the front. Slot ``j`` is what a request for trial ``start_index + j`` alone, with the
+        slots before it running, would get: batched or one at a time, a trial gets the same point."""
+        chosen: list[Params] = []
+        state: dict[str, Any] | None = None
+        for j in range(request.n):
+            one = dataclasses.replace(request, n=1, start_index=request.start_index + j,
+                                      pending=[*request.pending, *chosen])
+            suggestion = self.suggest(one)
+            if not suggestion.params:
+                break
+            chosen.extend(suggestion.params)
+            state = suggestion.state if state is None else state  # the first slot's: its Hedge update
+        return Suggestion(chosen, state if state is not None else dict(request.state))
 
 
 def exploration_slots(request: SuggestRequest, offset: int) -> int:
