@@ -4,8 +4,9 @@ Knowles, *ParEGO: a hybrid algorithm with on-line landscape approximation for ex
 multiobjective optimization problems* (IEEE TEVC 2006), with random weights as in Paria et al.,
 *A Flexible Framework for Multi-Objective Bayesian Optimization using Random Scalarizations*
 (UAI 2019): each request draws one weight vector ``w`` from the uniform distribution on the
-simplex (``bayes`` asks one request per batch slot, qParEGO) and turns every observation's loss vector ``f`` (each axis scaled to [0, 1] over the
-observations) into the augmented Chebyshev scalarization
+simplex (``bayes`` asks one request per batch slot, qParEGO) and turns every observation's loss
+vector ``f`` (each axis scaled to [0, 1] over the observations) into the augmented Chebyshev
+scalarization
 
     s(f) = max_j w_j f_j + ρ · Σ_j w_j f_j,   ρ = 0.05,
 
