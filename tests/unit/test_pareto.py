@@ -134,16 +134,18 @@ def test_with_two_conflicting_objectives_the_suggestions_cover_the_front(algorit
     assert sum(0.2 < x < 0.8 for x in late) >= 3, sorted(late)
 
 
-def test_a_batch_of_bayes_gives_each_slot_its_own_scalarization_as_qparego_does() -> None:
+@pytest.mark.parametrize("method", ["parego", "mixed"])
+def test_a_batch_of_bayes_is_suggested_slot_by_slot_as_qparego_does(method: str) -> None:
     """A batch for trials 12..15 is what four one-trial requests (the earlier slots pending) get,
     and it spreads along the front where one weight vector for the batch would pile it up."""
     observations = [Observation({"x": x}, x * x, ((x - 1) ** 2,)) for x in np.linspace(0.0, 1.0, 12)]
-    batch = dataclasses.replace(request_of(observations, 12, seed=3), n=4)
+    batch = dataclasses.replace(request_of(observations, 12, seed=3), n=4, settings={"multiObjective": method})
     bayes = get_suggester("bayes")
     together = bayes.suggest(batch).params
     alone: list[Params] = []
     for j in range(4):
-        one = dataclasses.replace(request_of(observations, 12 + j, seed=3), pending=list(alone))
+        one = dataclasses.replace(request_of(observations, 12 + j, seed=3), pending=list(alone),
+                                  settings={"multiObjective": method})
         alone.extend(bayes.suggest(one).params)
     assert together == alone
 
@@ -153,6 +155,21 @@ def test_a_batch_of_bayes_gives_each_slot_its_own_scalarization_as_qparego_does(
 
     one_weight = bayes.suggest(scalarize(batch)).params  # the whole batch under one scalarization
     assert spread(together) > 0.2 and spread(together) > 5 * spread(one_weight), (together, one_weight)
+
+
+def test_ehvi_chooses_a_batch_that_spreads_along_the_front_and_mixed_takes_turns() -> None:
+    """f1 = x², f2 = (x − 1)², observed at the two ends and the middle: the improvement lies in
+    the gaps, and each point of a batch, once believed, leaves less of it for the next."""
+    observations = [Observation({"x": x}, x * x, ((x - 1) ** 2,)) for x in (0.0, 0.02, 0.5, 0.98, 1.0)]
+    bayes = get_suggester("bayes")
+    request = dataclasses.replace(request_of(observations, 20, seed=2), n=2, settings={"multiObjective": "ehvi"})
+    first = bayes.suggest(request)
+    assert first.params == bayes.suggest(request).params  # the same request, the same batch
+    xs = sorted(float(p["x"]) for p in first.params)
+    assert len(xs) == 2 and xs[0] < 0.5 < xs[1], xs  # one in each gap, not both in one
+    assert set(first.state) == {"thetas"} and len(first.state["thetas"]) == 2  # one GP per objective
+    mixed = bayes.suggest(dataclasses.replace(request, settings={"multiObjective": "mixed"}))
+    assert {"thetas", "theta", "gains"} <= set(mixed.state)  # trial 20 by hypervolume, 21 by a scalarization
 
 
 def test_tpe_ranks_observations_by_fronts_as_motpe_does() -> None:

@@ -105,6 +105,9 @@ ALGORITHM_SETTINGS: dict[str, tuple[Setting, ...]] = {
                 choices=BAYES_ACQUISITIONS),
         Setting("maxModelPoints", int, 1000, "observations the GP conditions on (the best and a random rest)",
                 minimum=20, maximum=100_000),
+        Setting("multiObjective", str, "mixed", "several objectives: expected hypervolume improvement (ehvi), "
+                "random scalarizations (parego), or the two by turns, trial by trial (mixed)",
+                choices=("mixed", "ehvi", "parego")),
     ),
     "tpe": (
         Setting("initialTrials", int, 10, INITIAL_TRIALS, minimum=1, maximum=100_000),

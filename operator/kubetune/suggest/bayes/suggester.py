@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from kubetune import pareto
 from kubetune.api import Params, SettingValue, setting
 from kubetune.space import FloatArray, Space, SpaceError
 from kubetune.suggest.base import (
@@ -42,6 +43,7 @@ from kubetune.suggest.bayes.acquisition import (
 from kubetune.suggest.bayes.constraints import Constrained, ConstraintModels
 from kubetune.suggest.bayes.feasibility import MIN_FAILURES, SuccessModel
 from kubetune.suggest.bayes.gp import CandidatePosterior, GaussianProcess, Hyperparameters, fit_hyperparameters
+from kubetune.suggest.bayes.hypervolume import log_ehvi, region_samples, without_dominated
 from kubetune.suggest.bayes.optimize import MixedSpaceOptimizer, candidate_unit_points
 from kubetune.suggest.bayes.transform import targets_from_losses
 from kubetune.suggest.multiobjective import scalarize
@@ -80,9 +82,15 @@ class BayesSearch:
         check_table_settings(self.name, settings)
 
     def suggest(self, request: SuggestRequest) -> Suggestion:
-        if request.n > 1 and any(o.losses for o in request.observations):
+        multi = any(o.losses for o in request.observations)
+        method = str(setting("bayes", request.settings, "multiObjective"))
+        # several objectives (docs/suggester.md): expected hypervolume improvement for a whole batch,
+        # or slot by slot a random scalarization (parego) or, by the trial's index, one or the other
+        ehvi = multi and (method == "ehvi" or (method == "mixed" and request.n == 1 and request.start_index % 2 == 0))
+        if multi and method != "ehvi" and request.n > 1:
             return self._suggest_each(request)
-        request = scalarize(request)  # several objectives: one random scalarization per request
+        if multi and not ehvi:
+            request = scalarize(request)  # one random scalarization per request
         space, settings = request.space, request.settings
         n_init = int(settings.get("initialTrials", default_initial_trials(space)))  # its table default is None
         excluded = tried_keys(request)
@@ -95,7 +103,8 @@ class BayesSearch:
         if len(chosen) < request.n - n_explore:
             try:
                 with np.errstate(all="ignore"):
-                    found, state = _bayes_batch(request, request.n - n_explore - len(chosen), excluded)
+                    batch = _ehvi_batch if ehvi else _bayes_batch
+                    found, state = batch(request, request.n - n_explore - len(chosen), excluded)
             except Exception as error:  # never fail a reconcile over numerics; degrade to Sobol'
                 message = f"bayes: model failed ({type(error).__name__}: {error}); using Sobol' points"
                 log.warning(message)
@@ -115,7 +124,7 @@ class BayesSearch:
         part of the front. Slot ``j`` is what a request for trial ``start_index + j`` alone, with the
         slots before it running, would get: batched or one at a time, a trial gets the same point."""
         chosen: list[Params] = []
-        state: dict[str, Any] | None = None
+        state: dict[str, Any] = {}
         for j in range(request.n):
             one = dataclasses.replace(request, n=1, start_index=request.start_index + j,
                                       pending=[*request.pending, *chosen])
@@ -123,8 +132,9 @@ class BayesSearch:
             if not suggestion.params:
                 break
             chosen.extend(suggestion.params)
-            state = suggestion.state if state is None else state  # the first slot's: its Hedge update
-        return Suggestion(chosen, state if state is not None else dict(request.state))
+            # each key from the first slot that wrote it (Hedge's update once; ehvi's fits beside it)
+            state.update({k: v for k, v in suggestion.state.items() if k not in state})
+        return Suggestion(chosen, {**request.state, **state})
 
 
 def exploration_slots(request: SuggestRequest, offset: int) -> int:
@@ -318,6 +328,122 @@ def _bayes_batch(
         if nominees is not None:
             state["nominees"] = nominees
     return chosen, state
+
+
+def _loss_vectors(observations: Sequence[Observation]) -> FloatArray:
+    """(n, k) losses, a failed trial's row NaN, a partial one (only its first loss) padded with the
+    worst observed value of each other objective."""
+    k = 1 + max((len(o.losses) for o in observations), default=0)
+    rows = [[o.loss, *o.losses] if _finite_loss(o) else [math.nan] * k for o in observations]
+    full = np.array([r for r in rows if len(r) == k and all(v is not None and math.isfinite(v) for v in r)],
+                    dtype=float).reshape(-1, k)
+    worst = full.max(axis=0) if len(full) else np.zeros(k)
+    out = np.array([list(r) + list(worst[len(r):]) for r in rows], dtype=float)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def _ehvi_batch(
+    request: SuggestRequest, count: int, excluded: set[Hashable]
+) -> tuple[list[Params], dict[str, Any]]:
+    """Several objectives: one GP per objective, the batch by greedy expected hypervolume
+    improvement (:mod:`.hypervolume`), each chosen point believed at its posterior mean."""
+    space = request.space
+    rng = np.random.default_rng([request.seed, request.start_index, 29])
+    limit = int(setting("bayes", request.settings, "maxModelPoints"))  # type: ignore[arg-type]
+    losses = _loss_vectors(request.observations)
+    keep = _model_subset(losses[:, 0], limit, rng)
+    observations = [request.observations[i] for i in keep]
+    losses = losses[keep]
+    x = space.encode([o.params for o in observations])
+    k = losses.shape[1]
+    targets = np.column_stack([targets_from_losses(losses[:, j]) for j in range(k)])
+    thetas = request.state.get("thetas")
+    warm = [_restore_theta({"theta": t}, space.n_features) for t in thetas] \
+        if isinstance(thetas, list) and len(thetas) == k else [None] * k
+    hypers = [_fit(x, targets[:, j], warm[j], rng) for j in range(k)]
+    gps = [GaussianProcess(x, targets[:, j], h) for j, h in enumerate(hypers)]
+
+    usable = np.all(np.isfinite(losses), axis=1)
+    constraints = ConstraintModels.fit(x, [o.constraints for o in observations], request.constraints) \
+        if request.constraints else ConstraintModels([])
+    if request.constraints:
+        usable &= np.array([request.feasible(o) for o in observations])
+    base = targets[usable] if np.any(usable) else targets[np.all(np.isfinite(losses), axis=1)]
+    front = base[pareto.non_dominated(base.tolist())]
+    spread = np.maximum(base.max(axis=0) - base.min(axis=0), 1e-6)
+    reference = front.max(axis=0) + 0.1 * spread
+    samples = region_samples(front, base.min(axis=0) - spread, reference, rng)
+    if request.pending:
+        pending_x = space.encode(list(request.pending))
+        for believed in np.column_stack([gp.predict(pending_x)[0] for gp in gps]):
+            samples = without_dominated(samples, believed)
+        gps = [gp.with_fantasies(pending_x) for gp in gps]
+
+    anchor_rows = np.flatnonzero(usable) if np.any(usable) else np.arange(len(observations))
+    order = anchor_rows[pareto.non_dominated(targets[anchor_rows].tolist())][:N_ANCHORS]
+    anchors = space.to_unit([observations[i].params for i in order])
+    optimizer = MixedSpaceOptimizer(space, space.from_unit(candidate_unit_points(space, rng, anchors)), excluded)
+    posteriors = [CandidatePosterior(gp, optimizer.candidates) for gp in gps]
+    log_p = constraints.log_p(optimizer.candidates) if constraints else np.zeros(len(optimizer.candidates))
+    keys = [space.key(p) for p in optimizer.candidate_params]
+
+    chosen: list[Params] = []
+    fantasies: list[FloatArray] = []
+    for _ in range(count):
+        mean = np.column_stack([p.mean for p in posteriors])
+        var = np.column_stack([p.var for p in posteriors])
+        score = log_ehvi(mean, var, samples) + log_p
+        allowed = np.array([key not in excluded for key in keys])
+        score = np.where(allowed & np.isfinite(score), score, -np.inf)
+        i = int(np.argmax(score))
+        if not np.isfinite(score[i]):
+            break
+        params, features, believed = optimizer.candidate_params[i], optimizer.candidates[i], mean[i]
+        refined = _refine_ehvi(space, params, float(score[i]), gps, fantasies, samples, constraints, excluded, rng)
+        if refined is not None:
+            params, features, believed = refined
+        chosen.append(params)
+        excluded.add(space.key(params))
+        fantasies.append(features)
+        for posterior in posteriors:
+            posterior.add_fantasy(features)
+        samples = without_dominated(samples, believed)
+    return chosen, {"thetas": [[_round(t) for t in h.vector] for h in hypers]}
+
+
+#: The local refinement of an EHVI pick: rounds of perturbations at shrinking steps (unit cube).
+EHVI_REFINE_STEPS = ((0.03, 0.01), (0.01, 0.003), (0.003, 0.001))
+EHVI_REFINE_POINTS = 128
+
+
+def _refine_ehvi(space: Space, params: Params, value: float, gps: list[GaussianProcess],
+                 fantasies: list[FloatArray], samples: FloatArray, constraints: ConstraintModels,
+                 excluded: set[Hashable], rng: np.random.Generator) -> tuple[Params, FloatArray, FloatArray] | None:
+    """A better point near ``params`` by EHVI, if there is one: the gradient-free stand-in for the
+    single-objective path's L-BFGS polish (a front is only reached with fine steps)."""
+    models = [gp.with_fantasies(np.array(fantasies)) if fantasies else gp for gp in gps]
+    dim = space.dim
+    best: tuple[Params, FloatArray, FloatArray] | None = None
+    centre = space.to_unit([params])[0]
+    for steps in EHVI_REFINE_STEPS:
+        scale = np.array(steps)[rng.integers(len(steps), size=EHVI_REFINE_POINTS)]
+        moved = rng.random((EHVI_REFINE_POINTS, dim)) < min(1.0, 5.0 / dim)
+        moved[np.arange(EHVI_REFINE_POINTS), rng.integers(dim, size=EHVI_REFINE_POINTS)] = True
+        unit = np.clip(centre + np.where(moved, rng.normal(size=(EHVI_REFINE_POINTS, dim)) * scale[:, None], 0.0),
+                       0.0, 1.0)
+        trial = [p for p in space.from_unit(unit) if space.key(p) not in excluded]
+        if not trial:
+            continue
+        x = space.encode(trial)
+        predictions = [m.predict(x) for m in models]
+        mean = np.column_stack([mu for mu, _ in predictions])
+        var = np.column_stack([v for _, v in predictions])
+        score = log_ehvi(mean, var, samples) + (constraints.log_p(x) if constraints else 0.0)
+        j = int(np.argmax(score))
+        if np.isfinite(score[j]) and score[j] > value:
+            value, best = float(score[j]), (trial[j], x[j], mean[j])
+            centre = space.to_unit([trial[j]])[0]
+    return best
 
 
 def _round(value: float) -> float:
