@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -170,6 +171,29 @@ def test_ehvi_chooses_a_batch_that_spreads_along_the_front_and_mixed_takes_turns
     assert set(first.state) == {"thetas"} and len(first.state["thetas"]) == 2  # one GP per objective
     mixed = bayes.suggest(dataclasses.replace(request, settings={"multiObjective": "mixed"}))
     assert {"thetas", "theta", "gains"} <= set(mixed.state)  # trial 20 by hypervolume, 21 by a scalarization
+
+
+@pytest.mark.parametrize("method", ["mixed", "ehvi", "parego"])
+def test_several_objectives_with_failures_a_constraint_and_partial_reports(method: str) -> None:
+    """Failed trials (no loss), early-stopped ones (the first loss only) and a constraint: a full
+    batch of new points, none repeated, and no fallback to Sobol' (which warns)."""
+    observations: list[Observation] = []
+    for i, x in enumerate(np.linspace(0.0, 1.0, 16)):
+        if i % 4 == 1:
+            observations.append(Observation({"x": float(x)}, None))
+        elif i % 4 == 2:
+            observations.append(Observation({"x": float(x)}, float(x * x), constraints=(float(x),)))
+        else:
+            observations.append(Observation({"x": float(x)}, float(x * x), ((float(x) - 1) ** 2,),
+                                            constraints=(float(x),)))
+    request = dataclasses.replace(request_of(observations, 16, seed=4), n=4, constraints=[(None, 0.8)],
+                                  settings={"multiObjective": method})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the model's fallback warns: it must not be needed
+        params = get_suggester("bayes").suggest(request).params
+    keys = {round(float(p["x"]), 8) for p in params}
+    assert len(params) == 4 and len(keys) == 4
+    assert not keys & {round(float(o.params["x"]), 8) for o in observations}
 
 
 def test_tpe_ranks_observations_by_fronts_as_motpe_does() -> None:
