@@ -24,9 +24,15 @@ class ConsoleDisplay:
     def __init__(self, console: Console, experiment: Experiment) -> None:
         self.console = console
         self.objective = experiment.spec.objective
+        # In Jupyter the bar is an ipywidgets Output that rich clears and redraws on each refresh; a
+        # refresh thread would race the trial lines (one printed while the widget captures output
+        # lands in the widget and is wiped by the next frame), so there the bar is redrawn on each
+        # change, from the caller's thread, and never at the same time as a line.
+        self.auto_refresh = not console.is_jupyter
         self.progress = Progress(
             TextColumn("[bold]{task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[summary]}"), TimeElapsedColumn(), console=console, transient=False,
+            auto_refresh=self.auto_refresh,
         )
         self.task = self.progress.add_task("trials", total=experiment.spec.max_trials,
                                            name=experiment.metadata.name, summary="starting")
@@ -53,6 +59,8 @@ class ConsoleDisplay:
             self.progress.update(self.task, total=max_trials)
         self.progress.update(self.task, completed=status.trials.finished,
                              summary=status_summary(status, self.objective))
+        if not self.auto_refresh:
+            self.progress.refresh()
 
 
 def trial_line(trial: Trial, objective: Objective) -> str:
