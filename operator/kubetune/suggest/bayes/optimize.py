@@ -57,15 +57,23 @@ def candidate_unit_points(space: Space, rng: np.random.Generator, anchors: Float
         warnings.simplefilter("ignore", UserWarning)
         sobol = qmc.Sobol(d=dim, scramble=True, rng=rng).random(N_SOBOL)
     blocks = [np.asarray(sobol, dtype=float)]
-    # Perturb about min(1, 5/d) of the coordinates, at least one (cf. TuRBO's and BoTorch's
-    # "prune" of high-dimensional moves): local moves stay local in every dimension count.
     for anchor in anchors:
-        steps = np.array(LOCAL_STEPS)[rng.integers(len(LOCAL_STEPS), size=N_LOCAL_PER_ANCHOR)]
-        moved = rng.random((N_LOCAL_PER_ANCHOR, dim)) < min(1.0, 5.0 / dim)
-        moved[np.arange(N_LOCAL_PER_ANCHOR), rng.integers(dim, size=N_LOCAL_PER_ANCHOR)] = True
-        noise = rng.normal(size=(N_LOCAL_PER_ANCHOR, dim)) * steps[:, None]
-        blocks.append(np.clip(anchor + np.where(moved, noise, 0.0), 0.0, 1.0))
+        blocks.append(local_moves(anchor, LOCAL_STEPS, N_LOCAL_PER_ANCHOR, rng))
     return np.vstack(blocks)
+
+
+def local_moves(anchor: FloatArray, steps: tuple[float, ...], count: int, rng: np.random.Generator) -> FloatArray:
+    """(count, d) unit points near ``anchor`` (d,): Gaussian steps of a size drawn from ``steps``.
+
+    About min(1, 5/d) of the coordinates move, at least one (cf. TuRBO's and BoTorch's "prune" of
+    high-dimensional moves): local moves stay local in every dimension count.
+    """
+    dim = len(anchor)
+    scale = np.array(steps)[rng.integers(len(steps), size=count)]
+    moved = rng.random((count, dim)) < min(1.0, 5.0 / dim)
+    moved[np.arange(count), rng.integers(dim, size=count)] = True
+    noise = rng.normal(size=(count, dim)) * scale[:, None]
+    return np.clip(anchor + np.where(moved, noise, 0.0), 0.0, 1.0)
 
 
 class MixedSpaceOptimizer:

@@ -44,7 +44,7 @@ from kubetune.suggest.bayes.constraints import Constrained, ConstraintModels
 from kubetune.suggest.bayes.feasibility import MIN_FAILURES, SuccessModel
 from kubetune.suggest.bayes.gp import CandidatePosterior, GaussianProcess, Hyperparameters, fit_hyperparameters
 from kubetune.suggest.bayes.hypervolume import log_ehvi, region_samples, without_dominated
-from kubetune.suggest.bayes.optimize import MixedSpaceOptimizer, candidate_unit_points
+from kubetune.suggest.bayes.optimize import MixedSpaceOptimizer, candidate_unit_points, local_moves
 from kubetune.suggest.bayes.transform import targets_from_losses
 from kubetune.suggest.multiobjective import scalarize
 from kubetune.suggest.sobol import fresh_sobol_params
@@ -116,7 +116,6 @@ class BayesSearch:
         if len(chosen) < request.n:
             chosen.extend(_sobol_fill(request, len(chosen), request.n - len(chosen), excluded))
         return Suggestion(chosen, state)
-
 
     def _suggest_each(self, request: SuggestRequest) -> Suggestion:
         """Several objectives, a batch: each slot its own scalarization (qParEGO, as BoTorch's), the
@@ -422,15 +421,10 @@ def _refine_ehvi(space: Space, params: Params, value: float, gps: list[GaussianP
     """A better point near ``params`` by EHVI, if there is one: the gradient-free stand-in for the
     single-objective path's L-BFGS polish (a front is only reached with fine steps)."""
     models = [gp.with_fantasies(np.array(fantasies)) if fantasies else gp for gp in gps]
-    dim = space.dim
     best: tuple[Params, FloatArray, FloatArray] | None = None
     centre = space.to_unit([params])[0]
     for steps in EHVI_REFINE_STEPS:
-        scale = np.array(steps)[rng.integers(len(steps), size=EHVI_REFINE_POINTS)]
-        moved = rng.random((EHVI_REFINE_POINTS, dim)) < min(1.0, 5.0 / dim)
-        moved[np.arange(EHVI_REFINE_POINTS), rng.integers(dim, size=EHVI_REFINE_POINTS)] = True
-        unit = np.clip(centre + np.where(moved, rng.normal(size=(EHVI_REFINE_POINTS, dim)) * scale[:, None], 0.0),
-                       0.0, 1.0)
+        unit = local_moves(centre, steps, EHVI_REFINE_POINTS, rng)
         trial = [p for p in space.from_unit(unit) if space.key(p) not in excluded]
         if not trial:
             continue
