@@ -156,8 +156,11 @@ def test_deployment_is_one_restricted_replica_with_probes(helm: str) -> None:
                                  "--webhook-cert-dir=/etc/kubetune/webhook"]
     assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                             "capabilities": {"drop": ["ALL"]}}
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+    for probe in ("livenessProbe", "startupProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "webhook"}  # ready once the webhook listens
+    without = operator_container(render(helm, "webhook.enabled=false"))
+    assert without["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 8080, "health": 8081,
                                                                            "webhook": 9443}
     assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}, {
