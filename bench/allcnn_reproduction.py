@@ -18,7 +18,9 @@ Strategies: kubetune suggester names, optionally with settings after a colon
 (``bayes:initialTrials=5``), and the peers of ``bench/peers.py`` (``optuna-tpe``, ``optuna-gp``,
 ``hebo``; install ``bench/requirements.txt``). Each strategy runs in its own process (``--jobs`` at
 once) and saves ``bench/results/<model>-reproduction/<strategy>.json`` after every seed, so an
-interrupted benchmark resumes and one strategy can be rerun by deleting its file. The plot goes to
+interrupted benchmark resumes and one strategy can be rerun by deleting its file. These files are
+committed: the tables are regenerated from them, seeds run on several machines or days add up, and
+each run records the kubetune commit it was made with. The plot goes to
 ``docs/img/<model>-reproduction.png``, the tables to the model's section of ``docs/benchmarks.md``.
 """
 
@@ -116,6 +118,18 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in ("algorithms", "host", "seeds")}
 
 
+def _commit() -> str:
+    """The kubetune commit a run was made with (``+dirty`` with uncommitted changes), for the record."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no",
+                                "operator"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def load_results(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
     """Every strategy's runs recorded under ``folder`` with this ``config`` (others are ignored)."""
     results: dict[str, Any] = {"config": config, "runs": [], "expert": [], "notes": [], "wall_minutes": 0.0}
@@ -159,7 +173,7 @@ def run_strategy(strategy: str, args: argparse.Namespace, config: dict[str, Any]
             print(f"expert seed={seed}: {result.accuracy} ({result.seconds:.1f}s)", flush=True)
         else:
             try:
-                part["runs"].append(run_search(strategy, seed, parameters, args, splits))
+                part["runs"].append({**run_search(strategy, seed, parameters, args, splits), "commit": _commit()})
             except (SuggesterError, ImportError) as error:
                 part["notes"].append(f"{strategy} skipped: {type(error).__name__}: {error}")
                 print(part["notes"][-1], file=sys.stderr)
