@@ -57,9 +57,9 @@ from bench.reproduction_report import plot, table, targets, write_section  # noq
 DOC = ROOT / "docs" / "benchmarks.md"
 MODELS: dict[str, dict[str, Any]] = {
     "allcnn": {"space": ROOT / "examples" / "allcnn-cifar10.yaml", "heading": "## All-CNN reproduction",
-               "title": "All-CNN-C", "seeds": 10},
+               "title": "All-CNN-C", "seeds": 10, "seed_table": "Table 1"},
     "resnet": {"space": ROOT / "examples" / "resnet-cifar10.yaml", "heading": "## ResNet reproduction",
-               "title": "ResNet (depth tuned)", "seeds": 5},
+               "title": "ResNet (depth tuned)", "seeds": 5, "seed_table": "Table 2"},
 }
 STRATEGIES = ["bayes", "random", "optuna-tpe", "optuna-gp", "hebo"]
 
@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_doc:
         name = f"{args.model}-reproduction.png"
         plotted = plot(results, ROOT / "docs" / "img" / name, model["title"])
-        write_section(results, DOC, name if plotted else None, heading=model["heading"], title=model["title"])
+        write_section(results, DOC, name if plotted else None, heading=model["heading"], title=model["title"],
+                      seed_table=model["seed_table"])
     return 0
 
 

@@ -203,13 +203,14 @@ def plot(results: dict[str, Any], path: Path, title: str) -> bool:
     return True
 
 
-def write_section(results: dict[str, Any], doc: Path, plot_name: str | None, *, heading: str, title: str) -> None:
+def write_section(results: dict[str, Any], doc: Path, plot_name: str | None, *, heading: str, title: str,
+                  seed_table: str = "Table 1") -> None:
     config = results["config"]
     s = summarize(results)
     random_trials = [t for r in s["strategies"].get("random", {}).get("runs", []) for t in r["trials"]]
     body = [
         heading, "",
-        f"The seed's Table 1 on a CPU: {title} tuned over the seed's hyperparameters and ranges "
+        f"The seed's {seed_table} on a CPU: {title} tuned over the seed's hyperparameters and ranges "
         f"(`{config['space']}`, unchanged), against the expert defaults of `trainer-image/train.py`. Data: "
         f"scikit-learn's digits at {config['image_size']}×{config['image_size']} (1,438 train / 359 validation "
         f"images), width {config['width']}, batch {config['batch_size']}, epoch scale {config['epoch_scale']} "
