@@ -49,10 +49,17 @@ from kubetune.api.base import (
     trial_name,
     validation_problems,
 )
+from kubetune.api.parameters import (
+    SIGNIFICANT_DIGITS,
+    Parameter,
+    ParameterType,
+    Scale,
+    active_parameters,
+    round_significant,
+)
 from kubetune.api.resources import Experiment, ObjectMeta, Trial
 from kubetune.api.settings import ALGORITHM_SETTINGS, Setting, SettingValue, setting, settings_problems
 from kubetune.api.spec import (
-    SIGNIFICANT_DIGITS,
     AdditionalObjective,
     Algorithm,
     AlgorithmName,
@@ -63,12 +70,7 @@ from kubetune.api.spec import (
     Goal,
     MetricsSource,
     Objective,
-    Parameter,
-    ParameterType,
-    Scale,
     WarmStart,
-    active_parameters,
-    round_significant,
 )
 from kubetune.api.status import (
     MAX_PARETO_FRONT,
