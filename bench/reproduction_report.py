@@ -243,6 +243,9 @@ def write_section(results: dict[str, Any], doc: Path, plot_name: str | None, *, 
     if plot_name:
         body += [f"![best-so-far validation error](img/{plot_name})", ""]
     body += [f"- {note}" for note in results.get("notes", [])]
+    commits = sorted({r.get("commit", "not recorded") for r in results["runs"]})
+    if commits:
+        body.append(f"- kubetune commit of the runs: {', '.join(commits)}")
     command = (f"python bench/allcnn_reproduction.py --model {config['model']} --seeds {len(config['seeds'])} "
                f"--algorithms {' '.join(config['algorithms'])}")
     body += ["", f"Rerun: `.venv/bin/{command}` after `make bench-setup` ({config['host']}; "

@@ -161,11 +161,14 @@ def test_the_table_counts_divergence_and_chance_and_incomplete_runs_are_left_out
 def test_the_section_replaces_only_its_own(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\n## All-CNN reproduction\n\nstale table\n\n## Optimizers\n\nkept\n")
-    runs = [_run("bayes", 0, [0.97] * 6), _run("random", 0, [None] * 6)]
-    write_section(_results(runs, [0.9]), doc, None, heading="## All-CNN reproduction", title="All-CNN-C")
+    runs = [{**_run("bayes", 0, [0.97] * 6), "commit": "a5bbf58"}, _run("random", 0, [None] * 6)]
+    write_section(_results(runs, [0.9]), doc, None, heading="## All-CNN reproduction", title="ResNet",
+                  seed_table="Table 2")
     text = doc.read_text()
     assert "stale table" not in text and "## Optimizers\n\nkept" in text
     assert "100 % diverge" in text  # the character of the space, from random's trials
+    assert "The seed's Table 2 on a CPU: ResNet" in text
+    assert "kubetune commit of the runs: a5bbf58, not recorded" in text  # runs saved before commits were
 
 
 # --- the All-CNN surrogate ------------------------------------------------------------------------
