@@ -23,7 +23,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -39,15 +39,13 @@ from kubetune.api import (
     VERSION,
     Experiment,
     ExperimentPhase,
-    ExperimentSpec,
     ExperimentStatus,
     Trial,
-    parse_rfc3339,
-    seconds_between,
 )
 from kubetune.display import ConsoleDisplay
 from kubetune.kubeconfig import ConfigurationError, load_configuration
 from kubetune.results.history import History
+from kubetune.results.rows import trial_columns, trial_rows
 
 if TYPE_CHECKING:
     import pandas
@@ -446,31 +444,6 @@ def extend_problem(name: str, max_trials: int, *, current: int, created: int) ->
     if max_trials < created:
         return f"experiment {name}: maxTrials {max_trials} is below the {created} trials already created"
     return None
-
-
-def trial_columns(spec: ExperimentSpec, trials: Sequence[Trial] = ()) -> list[str]:
-    """name, index, phase, reason, objective, ``params_<p>`` each, ``metrics_<m>`` each, times, duration."""
-    metrics = [spec.objective.metric, *spec.objective.additional_metrics]
-    extra = sorted({m for t in trials for m in t.status.metrics} - set(metrics))
-    return ["name", "index", "phase", "reason", "objective", *(f"params_{p.name}" for p in spec.parameters),
-            *(f"metrics_{m}" for m in [*metrics, *extra]), "start_time", "completion_time", "duration_seconds"]
-
-
-def trial_rows(trials: Sequence[Trial], spec: ExperimentSpec) -> list[dict[str, Any]]:
-    """One dict per trial, by index, keyed by :func:`trial_columns` (None where a value is missing)."""
-    columns = trial_columns(spec, trials)
-    rows = []
-    for t in sorted(trials, key=lambda t: t.spec.index):
-        row: dict[str, Any] = dict.fromkeys(columns)
-        row.update(name=t.metadata.name, index=t.spec.index, phase=t.status.phase.value,
-                   reason=t.status.reason.value if t.status.reason else None, objective=t.status.objective_value,
-                   start_time=parse_rfc3339(t.status.start_time),
-                   completion_time=parse_rfc3339(t.status.completion_time),
-                   duration_seconds=seconds_between(t.status.start_time, t.status.completion_time))
-        row.update({f"params_{k}": v for k, v in t.spec.params.items() if f"params_{k}" in row})
-        row.update({f"metrics_{k}": v for k, v in t.status.metrics.items()})
-        rows.append(row)
-    return rows
 
 
 def api_message(err: k8s.ApiException) -> str:

@@ -27,11 +27,10 @@ from kubetune.client import (
     NotFound,
     extend_problem,
     reached,
-    trial_columns,
-    trial_rows,
 )
 from kubetune.local_state import LocalState, save_state
 from kubetune.results.history import History
+from kubetune.results.rows import trial_columns, trial_rows
 from kubetune.validation import InvalidExperiment, experiment_from_input
 from tests.unit.factories import experiment, experiment_dict, trial
 

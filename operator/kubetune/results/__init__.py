@@ -9,6 +9,7 @@ Kubernetes client here. Plotting needs matplotlib, the ``report`` extra
 module     holds
 ========== ==================================================================================
 history    :class:`History`: one experiment's spec, status and trials, and what is derived from them
+rows       one row per trial (the columns of the client's ``trials_frame``)
 importance parameter importance: fANOVA main effects on a random forest of the observations
 figures    the plots (matplotlib), as PNG bytes
 page       the self-contained HTML page and the Markdown summary
