@@ -20,7 +20,8 @@ Strategies: kubetune suggester names, optionally with settings after a colon
 once) and saves ``bench/results/<model>-reproduction/<strategy>.json`` after every seed, so an
 interrupted benchmark resumes and one strategy can be rerun by deleting its file. These files are
 committed: the tables are regenerated from them, seeds run on several machines or days add up, and
-each run records the kubetune commit it was made with. The plot goes to
+each run records the kubetune commit it was made with. ``notes.md`` in the same folder (a Markdown
+list, written by hand) goes under the tables. The plot goes to
 ``docs/img/<model>-reproduction.png``, the tables to the model's section of ``docs/benchmarks.md``.
 """
 
@@ -52,7 +53,15 @@ if str(ROOT) not in sys.path:
 
 import train  # noqa: E402 - the trainer, imported from trainer-image/
 from bench import parallel_sim, peers  # noqa: E402
-from bench.reproduction_report import plot, table, targets, write_section  # noqa: E402
+from bench.reproduction_report import (  # noqa: E402
+    comparable,
+    load_results,
+    plot,
+    strategy_file,
+    table,
+    targets,
+    write_section,
+)
 
 DOC = ROOT / "docs" / "benchmarks.md"
 MODELS: dict[str, dict[str, Any]] = {
@@ -112,15 +121,6 @@ def run_search(strategy: str, seed: int, parameters: list[Any], args: argparse.N
 # --- running -------------------------------------------------------------------------------------
 
 
-def strategy_file(strategy: str) -> str:
-    return strategy.replace(":", "-").replace("=", "").replace(",", "-")
-
-
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    # Runs are recorded per seed, so asking for more seeds later resumes instead of starting over.
-    return {k: v for k, v in config.items() if k not in ("algorithms", "host", "seeds")}
-
-
 def _commit() -> str:
     """The kubetune commit a run was made with (``+dirty`` with uncommitted changes), for the record."""
     try:
@@ -133,34 +133,13 @@ def _commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
-def load_results(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
-    """Every strategy's runs recorded under ``folder`` with this ``config`` (others are ignored)."""
-    results: dict[str, Any] = {"config": config, "runs": [], "expert": [], "notes": [], "wall_minutes": 0.0}
-    wanted = {strategy_file(a): a for a in config["algorithms"]}
-    for path in sorted(folder.glob("*.json")):
-        part = json.loads(path.read_text())
-        if _comparable(part["config"]) != _comparable(config):
-            print(f"ignoring {path}: recorded with another setup", file=sys.stderr)
-            continue
-        runs = [r for r in part["runs"] if r["seed"] in config["seeds"]]
-        if path.stem == "expert":
-            results["expert"].extend(sorted(runs, key=lambda r: r["seed"]))
-        elif path.stem in wanted:
-            results["runs"].extend({**r, "strategy": wanted[path.stem]} for r in runs)
-        else:
-            continue
-        results["notes"].extend(n for n in part.get("notes", []) if n not in results["notes"])
-        results["wall_minutes"] += part.get("wall_minutes", 0.0)
-    return results
-
-
 def run_strategy(strategy: str, args: argparse.Namespace, config: dict[str, Any]) -> None:
     """Run (or resume) every seed of one strategy, saving after each."""
     path = args.results / f"{strategy_file(strategy)}.json"
-    part: dict[str, Any] = {"config": _comparable(config), "runs": [], "notes": [], "wall_minutes": 0.0}
+    part: dict[str, Any] = {"config": comparable(config), "runs": [], "notes": [], "wall_minutes": 0.0}
     if path.exists():
         previous = json.loads(path.read_text())
-        if _comparable(previous["config"]) == part["config"]:
+        if comparable(previous["config"]) == part["config"]:
             part = previous
     experiment = Experiment.model_validate(yaml.safe_load(args.space.read_text()))
     parameters = list(experiment.spec.parameters)

@@ -8,6 +8,7 @@ with its trials in the order they finished; ``results`` is ``{"config", "runs" (
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import sys
@@ -54,6 +55,45 @@ def interval(values: list[float]) -> str:
 
 def _evals(value: float) -> str:
     return "never" if math.isinf(value) else f"{value:g}"
+
+
+# --- results on disk ------------------------------------------------------------------------------
+
+
+def strategy_file(strategy: str) -> str:
+    return strategy.replace(":", "-").replace("=", "").replace(",", "-")
+
+
+def comparable(config: dict[str, Any]) -> dict[str, Any]:
+    # Runs are recorded per seed, so asking for more seeds later resumes instead of starting over.
+    return {k: v for k, v in config.items() if k not in ("algorithms", "host", "seeds")}
+
+
+def load_results(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Every strategy's runs recorded under ``folder`` with this ``config`` (others are ignored)."""
+    results: dict[str, Any] = {"config": config, "runs": [], "expert": [], "notes": [], "wall_minutes": 0.0}
+    wanted = {strategy_file(a): a for a in config["algorithms"]}
+    for path in sorted(folder.glob("*.json")):
+        part = json.loads(path.read_text())
+        if comparable(part["config"]) != comparable(config):
+            print(f"ignoring {path}: recorded with another setup", file=sys.stderr)
+            continue
+        runs = [r for r in part["runs"] if r["seed"] in config["seeds"]]
+        if path.stem == "expert":
+            results["expert"].extend(sorted(runs, key=lambda r: r["seed"]))
+        elif path.stem in wanted:
+            results["runs"].extend({**r, "strategy": wanted[path.stem]} for r in runs)
+        else:
+            continue
+        results["notes"].extend(n for n in part.get("notes", []) if n not in results["notes"])
+        results["wall_minutes"] += part.get("wall_minutes", 0.0)
+    notes = folder / "notes.md"  # what the figures mean, written by hand beside them: one "- " item each
+    if notes.exists():
+        results["notes"] += [" ".join(item.split()) for item in ("\n" + notes.read_text()).split("\n- ")[1:]]
+    return results
+
+
+# --- the table ----------------------------------------------------------------------------------
 
 
 def summarize(results: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 from bench.parallel_sim import Evaluation, run
 from bench.peers import Kubetune
-from bench.reproduction_report import best_so_far, evals_to_reach, summarize, table, targets, write_section
+from bench.reproduction_report import (
+    best_so_far,
+    evals_to_reach,
+    load_results,
+    summarize,
+    table,
+    targets,
+    write_section,
+)
 
 from kubetune.api import Parameter, Params
 
@@ -169,6 +177,27 @@ def test_the_section_replaces_only_its_own(tmp_path: Path) -> None:
     assert "100 % diverge" in text  # the character of the space, from random's trials
     assert "The seed's Table 2 on a CPU: ResNet" in text
     assert "kubetune commit of the runs: a5bbf58, not recorded" in text  # runs saved before commits were
+
+
+def test_results_add_up_from_files_of_the_same_setup_with_their_notes(tmp_path: Path) -> None:
+    import json
+
+    config = _results([], [])["config"]
+    recorded = {k: v for k, v in config.items() if k not in ("algorithms", "host", "seeds")}
+    (tmp_path / "bayes.json").write_text(json.dumps(
+        {"config": recorded, "runs": [{"seed": 0, **_run("bayes", 0, [0.9])}, {"seed": 7, **_run("bayes", 7, [0.8])}],
+         "notes": [], "wall_minutes": 2.0}))
+    (tmp_path / "expert.json").write_text(json.dumps(
+        {"config": recorded, "runs": [{"seed": 0, "accuracy": 0.95}], "wall_minutes": 0.5}))
+    (tmp_path / "random.json").write_text(json.dumps(  # another epoch scale: not this table's
+        {"config": {**recorded, "epoch_scale": 0.03}, "runs": [{"seed": 0, **_run("random", 0, [0.99])}]}))
+    (tmp_path / "notes.md").write_text("- Seeds: bayes 1.\n- Calibration: the expert\n  reaches 0.95.\n")
+
+    results = load_results(tmp_path, {**config, "seeds": [0, 1]})
+    assert [(r["strategy"], r["seed"]) for r in results["runs"]] == [("bayes", 0)]  # seed 7 is not asked for
+    assert [r["accuracy"] for r in results["expert"]] == [0.95]
+    assert results["notes"] == ["Seeds: bayes 1.", "Calibration: the expert reaches 0.95."]
+    assert results["wall_minutes"] == 2.5
 
 
 # --- the All-CNN surrogate ------------------------------------------------------------------------
