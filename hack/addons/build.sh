@@ -47,9 +47,13 @@ build_one() {
     dir=$(cd "$ADDONS_CACHE" && "$GO" mod download -json "$module@$version" 2>>"$logf" \
       | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
     [[ -n $dir && -f $dir/go.mod ]] || { tail -n 20 "$logf" >&2; die "could not download $module@$version from the Go module proxy"; }
-    rm -rf "$src.tmp" && cp -r "$dir" "$src.tmp" && chmod -R u+w "$src.tmp"
+    mkdir -p "$(dirname "$src")" || die "could not create $(dirname "$src")"
+    rm -rf "$src.tmp"
+    cp -r "$dir" "$src.tmp" || die "could not copy $dir to $src.tmp"
+    chmod -R u+w "$src.tmp"
     rm -rf "$src.tmp/vendor"
-    rm -rf "$src" && mv "$src.tmp" "$src"
+    rm -rf "$src"
+    mv "$src.tmp" "$src" || die "could not move $src.tmp to $src"
     log "$name $version: go build $(addon_pkg "$name") ($("$GO" version | cut -d' ' -f3))"
     mkdir -p "$(dirname "$bin")"
     (cd "$src" && nice -n 10 "$GO" build -trimpath -ldflags "$(addon_ldflags "$name" "$version")" \
