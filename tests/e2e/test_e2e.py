@@ -103,14 +103,26 @@ def ensure_release(cluster: Cluster) -> None:
     if deployed(cluster):
         if not operator_ready(cluster):
             cluster.wait_for("the operator Deployment to be Ready", lambda: operator_ready(cluster), 300)
+            cluster.wait_for("the webhook to answer through its Service", lambda: webhook_answers(cluster), 120)
         return
     for namespace in (SYSTEM_NS, WATCHED_NS, OTHER_NS):
         create_namespace(cluster, namespace)
     started = time.monotonic()
     cluster.helm("upgrade", "--install", RELEASE, *install_args())
     cluster.wait_for("the operator Deployment to be Ready", lambda: operator_ready(cluster), 300)
+    # A Ready pod reaches the Service's endpoints, then kube-proxy's rules, a moment later; until
+    # then the API server cannot call the webhook ("connection refused"), as a user right after
+    # `helm install` would see too (docs/install.md).
+    cluster.wait_for("the webhook to answer through its Service", lambda: webhook_answers(cluster), 120)
     phase = "helm install" if "helm install" not in cluster.timings else "helm install again"
     cluster.timings[phase] = time.monotonic() - started
+
+
+def webhook_answers(cluster: Cluster) -> bool:
+    """A server-side dry run in the watched namespace reached the webhook (whatever it decided)."""
+    attempt = cluster.kubectl("apply", "--dry-run=server", "-n", WATCHED_NS, "-f", "-", input=bad_point(),
+                              check=False)
+    return "failed calling webhook" not in attempt.stderr
 
 
 @pytest.fixture
