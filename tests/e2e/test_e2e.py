@@ -102,20 +102,24 @@ def ensure_release(cluster: Cluster) -> None:
     deployed release is kept as it is, values included, and only awaited)."""
     if deployed(cluster):
         if not operator_ready(cluster):
-            cluster.wait_for("the operator Deployment to be Ready", lambda: operator_ready(cluster), 300)
-            cluster.wait_for("the webhook to answer through its Service", lambda: webhook_answers(cluster), 120)
+            wait_serving(cluster)
         return
     for namespace in (SYSTEM_NS, WATCHED_NS, OTHER_NS):
         create_namespace(cluster, namespace)
     started = time.monotonic()
     cluster.helm("upgrade", "--install", RELEASE, *install_args())
-    cluster.wait_for("the operator Deployment to be Ready", lambda: operator_ready(cluster), 300)
-    # A Ready pod reaches the Service's endpoints, then kube-proxy's rules, a moment later; until
-    # then the API server cannot call the webhook ("connection refused"), as a user right after
-    # `helm install` would see too (docs/install.md).
-    cluster.wait_for("the webhook to answer through its Service", lambda: webhook_answers(cluster), 120)
+    wait_serving(cluster)
     phase = "helm install" if "helm install" not in cluster.timings else "helm install again"
     cluster.timings[phase] = time.monotonic() - started
+
+
+def wait_serving(cluster: Cluster, what: str = "the operator Deployment to be Ready") -> None:
+    """The operator Ready and its webhook reachable. A Ready pod reaches the Service's endpoints,
+    then kube-proxy's rules, a moment later; until then the API server cannot call the webhook
+    ("connection refused"), as a user right after `helm install` or `helm upgrade` would see too
+    (docs/install.md)."""
+    cluster.wait_for(what, lambda: operator_ready(cluster), 300)
+    cluster.wait_for("the webhook to answer through its Service", lambda: webhook_answers(cluster), 120)
 
 
 def webhook_answers(cluster: Cluster) -> bool:
@@ -398,7 +402,7 @@ def test_helm_upgrade_with_changed_values_keeps_working(release: Cluster, allcnn
     certificate = get_json(release, "secret", f"{RELEASE}-webhook", "-n", SYSTEM_NS)["data"]
     release.helm("upgrade", RELEASE, *install_args(), "--set", "operator.verbose=true",
                  "--set", "resources.limits.memory=768Mi")
-    release.wait_for("the upgraded operator to be Ready", lambda: operator_ready(release), 300)
+    wait_serving(release, "the upgraded operator to be Ready")
     # the webhook's certificate is kept, not made anew, and the webhook still answers
     assert get_json(release, "secret", f"{RELEASE}-webhook", "-n", SYSTEM_NS)["data"] == certificate
     (webhook,) = get_json(release, "validatingwebhookconfiguration", RELEASE)["webhooks"]
