@@ -4,6 +4,7 @@ hyperparameters and ranges by kubetune's suggesters and the peers, against the e
     .venv/bin/python bench/allcnn_reproduction.py                        # All-CNN-C: run (resumes), plot, table
     .venv/bin/python bench/allcnn_reproduction.py --model resnet --seeds 5   # the ResNet variant (depth: 10th)
     .venv/bin/python bench/allcnn_reproduction.py --report-only          # redo plot and table from results
+    .venv/bin/python bench/allcnn_reproduction.py --merge FOLDER         # add another machine's runs, report
 
 Setup: the search space of ``examples/allcnn-cifar10.yaml`` (``resnet-cifar10.yaml`` for the
 ResNet), the seed's ranges exactly; scikit-learn's digits at 12×12, width 0.25, batch 64, CPU, one
@@ -19,7 +20,8 @@ Strategies: kubetune suggester names, optionally with settings after a colon
 ``hebo``; install ``bench/requirements.txt``). Each strategy runs in its own process (``--jobs`` at
 once) and saves ``bench/results/<model>-reproduction/<strategy>.json`` after every seed, so an
 interrupted benchmark resumes and one strategy can be rerun by deleting its file. These files are
-committed: the tables are regenerated from them, seeds run on several machines or days add up, and
+committed: the tables are regenerated from them, seeds run on several machines or days add up
+(``--merge`` adds another ``--results`` folder's runs, joined by seed), and
 each run records the kubetune commit it was made with. ``notes.md`` in the same folder (a Markdown
 list, written by hand) goes under the tables. The plot goes to
 ``docs/img/<model>-reproduction.png``, the tables to the model's section of ``docs/benchmarks.md``.
@@ -56,6 +58,7 @@ from bench import parallel_sim, peers  # noqa: E402
 from bench.reproduction_report import (  # noqa: E402
     comparable,
     load_results,
+    merge_results,
     plot,
     strategy_file,
     table,
@@ -188,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategy", help=argparse.SUPPRESS)  # internal: run one strategy, no report
     parser.add_argument("--report-only", action="store_true", help="only redo the plot and the tables")
     parser.add_argument("--no-doc", action="store_true", help="do not touch docs/ (plot nor tables)")
+    parser.add_argument("--merge", type=Path, metavar="FOLDER",
+                        help="add the runs recorded in FOLDER (another --results) to the results, then report")
     parser.add_argument("--note", action="append", default=[], help="a line added under the tables (with the doc)")
     args = parser.parse_args(argv)
     model = MODELS[args.model]
@@ -205,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.strategy:
         run_strategy(args.strategy, args, config)
         return 0
-    if not args.report_only:
+    if args.merge:
+        print("\n".join(merge_results(args.merge, args.results)))
+    elif not args.report_only:
         base = [a for a in (argv if argv is not None else sys.argv[1:]) if a not in ("--report-only", "--no-doc")]
 
         def spawn(strategy: str) -> int:

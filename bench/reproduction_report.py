@@ -93,6 +93,43 @@ def load_results(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+def merge_results(source: Path, target: Path) -> list[str]:
+    """Add the runs recorded under ``source`` (another machine, shell or day) to ``target``'s files.
+
+    Per strategy file: runs joined by seed, wall minutes summed, notes kept once. A seed ``target``
+    already has is kept as it is (a differing copy is reported, not merged); a file recorded with
+    another setup is refused. Returns one line per file saying what happened."""
+    lines = []
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.json")):
+        part = json.loads(path.read_text())
+        into = target / path.name
+        if not into.exists():
+            into.write_text(json.dumps(part, indent=1))
+            lines.append(f"{path.name}: new, {len(part['runs'])} run(s)")
+            continue
+        have = json.loads(into.read_text())
+        if comparable(part["config"]) != comparable(have["config"]):
+            lines.append(f"{path.name}: refused, recorded with another setup than {into}")
+            continue
+        seeds = {r["seed"]: r for r in have["runs"]}
+        added = [r for r in part["runs"] if r["seed"] not in seeds]
+        differ = [r["seed"] for r in part["runs"] if r["seed"] in seeds and r != seeds[r["seed"]]]
+        if added:
+            have["runs"] = sorted([*have["runs"], *added], key=lambda r: r["seed"])
+            have["wall_minutes"] = have.get("wall_minutes", 0.0) + part.get("wall_minutes", 0.0)
+            notes = have.get("notes", [])
+            have["notes"] = [*notes, *(n for n in part.get("notes", []) if n not in notes)]
+            tmp = into.with_suffix(".tmp")
+            tmp.write_text(json.dumps(have, indent=1))
+            tmp.replace(into)
+        line = f"{path.name}: {len(added)} seed(s) added {[r['seed'] for r in added]}"
+        if differ:
+            line += f"; seeds {differ} already recorded differently, kept as they were"
+        lines.append(line)
+    return lines
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 

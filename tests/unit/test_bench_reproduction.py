@@ -14,6 +14,7 @@ from bench.reproduction_report import (
     best_so_far,
     evals_to_reach,
     load_results,
+    merge_results,
     summarize,
     table,
     targets,
@@ -198,6 +199,38 @@ def test_results_add_up_from_files_of_the_same_setup_with_their_notes(tmp_path: 
     assert [r["accuracy"] for r in results["expert"]] == [0.95]
     assert results["notes"] == ["Seeds: bayes 1.", "Calibration: the expert reaches 0.95."]
     assert results["wall_minutes"] == 2.5
+
+
+def test_merging_another_folder_adds_its_seeds_and_keeps_what_was_recorded(tmp_path: Path) -> None:
+    import json
+
+    config = _results([], [])["config"]
+    recorded = {k: v for k, v in config.items() if k not in ("algorithms", "host", "seeds")}
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+
+    def save(folder: Path, name: str, runs: list[dict[str, Any]], minutes: float, setup: dict[str, Any]) -> None:
+        (folder / name).write_text(json.dumps({"config": setup, "runs": runs, "notes": [], "wall_minutes": minutes}))
+
+    save(here, "bayes.json", [{"seed": 0, **_run("bayes", 0, [0.9])}], 10.0, recorded)
+    save(there, "bayes.json", [{"seed": 0, **_run("bayes", 0, [0.5])}, {"seed": 5, **_run("bayes", 5, [0.8])}],
+         4.0, recorded)
+    save(there, "hebo.json", [{"seed": 1, **_run("hebo", 1, [0.7])}], 3.0, recorded)
+    save(there, "random.json", [{"seed": 2, **_run("random", 2, [0.6])}], 1.0, {**recorded, "epoch_scale": 0.03})
+    save(here, "random.json", [], 0.0, recorded)
+
+    lines = merge_results(there, here)
+
+    bayes = json.loads((here / "bayes.json").read_text())
+    assert [(r["seed"], r["trials"][0]["accuracy"]) for r in bayes["runs"]] == [(0, 0.9), (5, 0.8)]
+    assert bayes["wall_minutes"] == 14.0
+    assert json.loads((here / "hebo.json").read_text())["runs"][0]["seed"] == 1
+    assert json.loads((here / "random.json").read_text())["runs"] == []  # another setup: refused
+    assert "seeds [0] already recorded differently" in lines[0]
+    assert "refused" in lines[2]
+    merged = load_results(here, {**config, "algorithms": ["bayes", "hebo", "random"], "seeds": [0, 1, 5]})
+    assert sorted((r["strategy"], r["seed"]) for r in merged["runs"]) == [("bayes", 0), ("bayes", 5), ("hebo", 1)]
 
 
 # --- the All-CNN surrogate ------------------------------------------------------------------------
