@@ -60,6 +60,7 @@ from bench.reproduction_report import (  # noqa: E402
     load_results,
     merge_results,
     plot,
+    save_part,
     strategy_file,
     table,
     targets,
@@ -165,10 +166,7 @@ def run_strategy(strategy: str, args: argparse.Namespace, config: dict[str, Any]
                 break
         part["wall_minutes"] += (time.perf_counter() - started) / 60
         started = time.perf_counter()
-        args.results.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(part, indent=1))
-        tmp.replace(path)
+        save_part(path, part)
 
 
 def main(argv: list[str] | None = None) -> int:

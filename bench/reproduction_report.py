@@ -93,6 +93,14 @@ def load_results(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+def save_part(path: Path, part: dict[str, Any]) -> None:
+    """Write one strategy's results file whole or not at all (a killed run leaves the old one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(part, indent=1))
+    tmp.replace(path)
+
+
 def merge_results(source: Path, target: Path) -> list[str]:
     """Add the runs recorded under ``source`` (another machine, shell or day) to ``target``'s files.
 
@@ -100,12 +108,11 @@ def merge_results(source: Path, target: Path) -> list[str]:
     already has is kept as it is (a differing copy is reported, not merged); a file recorded with
     another setup is refused. Returns one line per file saying what happened."""
     lines = []
-    target.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.glob("*.json")):
         part = json.loads(path.read_text())
         into = target / path.name
         if not into.exists():
-            into.write_text(json.dumps(part, indent=1))
+            save_part(into, part)
             lines.append(f"{path.name}: new, {len(part['runs'])} run(s)")
             continue
         have = json.loads(into.read_text())
@@ -120,9 +127,7 @@ def merge_results(source: Path, target: Path) -> list[str]:
             have["wall_minutes"] = have.get("wall_minutes", 0.0) + part.get("wall_minutes", 0.0)
             notes = have.get("notes", [])
             have["notes"] = [*notes, *(n for n in part.get("notes", []) if n not in notes)]
-            tmp = into.with_suffix(".tmp")
-            tmp.write_text(json.dumps(have, indent=1))
-            tmp.replace(into)
+            save_part(into, have)
         line = f"{path.name}: {len(added)} seed(s) added {[r['seed'] for r in added]}"
         if differ:
             line += f"; seeds {differ} already recorded differently, kept as they were"
