@@ -19,6 +19,7 @@ pytestmark = pytest.mark.cluster
 CURVES = (
     "import json, os, time\n"
     "q = float(os.environ['KUBETUNE_PARAM_Q'])\n"
+    "time.sleep(3)\n"  # a doomed trial stays Running for 3 s before its first point, which ends it
     "for epoch in range(1, 10):\n"
     "    print(f'kubetune: epoch={epoch} score={q * (1 - 0.5 ** epoch):.4f}', flush=True)\n"
     "    time.sleep(1.2)\n"
@@ -54,6 +55,8 @@ def test_doomed_trials_are_stopped_once_their_jobs_go_and_their_curves_stay(
                "message": "stopped at rung 1 (step 1) by asha: recorded just before the operator died"}
     crds.run("patch", "trial", "es-1", "-n", namespace, "--subresource=status", "--type=merge",
              "-p", json.dumps({"status": {"stop": request}}))
+    wait_for(lambda: "epoch=1 " in crds.run("logs", "job/es-1", "-n", namespace, check=False).stdout,
+             timeout=60, what="trial es-1 to print its first point", interval=0.5)
     operator.start()
     wait_for(lambda: reporting("es-3"), timeout=120, what="trial es-3 to run", interval=0.3)
     operator.kill()  # and once more, while a good trial runs and the last doomed one waits
