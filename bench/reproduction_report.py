@@ -104,7 +104,8 @@ def save_part(path: Path, part: dict[str, Any]) -> None:
 def merge_results(source: Path, target: Path) -> list[str]:
     """Add the runs recorded under ``source`` (another machine, shell or day) to ``target``'s files.
 
-    Per strategy file: runs joined by seed, wall minutes summed, notes kept once. A seed ``target``
+    Per strategy file: runs joined by seed, notes kept once, and the source's wall minutes added in
+    proportion to the seeds it adds (a file whose runs are all duplicates adds no time). A seed ``target``
     already has is kept as it is (a differing copy is reported, not merged); a file recorded with
     another setup is refused. Returns one line per file saying what happened."""
     lines = []
@@ -124,7 +125,8 @@ def merge_results(source: Path, target: Path) -> list[str]:
         differ = [r["seed"] for r in part["runs"] if r["seed"] in seeds and r != seeds[r["seed"]]]
         if added:
             have["runs"] = sorted([*have["runs"], *added], key=lambda r: r["seed"])
-            have["wall_minutes"] = have.get("wall_minutes", 0.0) + part.get("wall_minutes", 0.0)
+            share = len(added) / len(part["runs"])
+            have["wall_minutes"] = have.get("wall_minutes", 0.0) + share * part.get("wall_minutes", 0.0)
             notes = have.get("notes", [])
             have["notes"] = [*notes, *(n for n in part.get("notes", []) if n not in notes)]
             save_part(into, have)
