@@ -22,7 +22,8 @@ once) and saves ``bench/results/<model>-reproduction/<strategy>.json`` after eve
 interrupted benchmark resumes and one strategy can be rerun by deleting its file. These files are
 committed: the tables are regenerated from them, seeds run on several machines or days add up
 (``--merge`` adds another ``--results`` folder's runs, joined by seed), and
-each run records the kubetune commit it was made with. ``notes.md`` in the same folder (a Markdown
+each run records the kubetune commit it was made with and its machine (CPU, BLAS kernel, torch
+kernel: `bench.common.machine`). ``notes.md`` in the same folder (a Markdown
 list, written by hand) goes under the tables. The plot goes to
 ``docs/img/<model>-reproduction.png``, the tables to the model's section of ``docs/benchmarks.md``.
 """
@@ -55,6 +56,7 @@ if str(ROOT) not in sys.path:
 
 import train  # noqa: E402 - the trainer, imported from trainer-image/
 from bench import parallel_sim, peers  # noqa: E402
+from bench.common import machine  # noqa: E402
 from bench.reproduction_report import (  # noqa: E402
     comparable,
     load_results,
@@ -159,7 +161,8 @@ def run_strategy(strategy: str, args: argparse.Namespace, config: dict[str, Any]
             print(f"expert seed={seed}: {result.accuracy} ({result.seconds:.1f}s)", flush=True)
         else:
             try:
-                part["runs"].append({**run_search(strategy, seed, parameters, args, splits), "commit": _commit()})
+                part["runs"].append({**run_search(strategy, seed, parameters, args, splits), "commit": _commit(),
+                                     "machine": machine()})
             except (SuggesterError, ImportError) as error:
                 part["notes"].append(f"{strategy} skipped: {type(error).__name__}: {error}")
                 print(part["notes"][-1], file=sys.stderr)

@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import parallel_sim, peers  # noqa: E402
+from bench.common import machine  # noqa: E402
 from bench.reproduction_report import best_so_far, evals_to_reach  # noqa: E402
 from kubetune.api import Experiment, Parameter, Params  # noqa: E402
 from kubetune.space import Space  # noqa: E402
@@ -141,7 +142,8 @@ def search(strategy: str, seed: int, evals: int = 90, parallel: int = 3) -> dict
     optimizer = peers.make(strategy, parameters(), seed)
     finished, ask_seconds = parallel_sim.run(optimizer, surrogate().evaluate, evals=evals, parallel=parallel)
     accuracies = [f.accuracy for f in finished]
-    return {"strategy": strategy, "seed": seed, "accuracies": accuracies, "ask_seconds": round(ask_seconds, 1)}
+    return {"strategy": strategy, "seed": seed, "accuracies": accuracies, "ask_seconds": round(ask_seconds, 1),
+            "machine": machine()}
 
 
 def best_at(accuracies: list[float | None], n: int) -> float:

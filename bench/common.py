@@ -4,6 +4,7 @@ pool that runs the tasks, writing a docs section."""
 from __future__ import annotations
 
 import json
+import platform
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -11,6 +12,27 @@ from pathlib import Path
 from typing import Any
 
 from kubetune.api import Parameter, SettingValue
+
+
+def machine() -> dict[str, str]:
+    """The CPU and the BLAS kernels a run was made with, for the record: a seeded search can take another
+    path on another CPU when its floating-point results differ in the last bits."""
+    import numpy  # noqa: F401 - loads the BLAS that threadpoolctl reports
+    from threadpoolctl import threadpool_info  # scikit-learn's dependency
+
+    cpu = platform.machine()
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    blas = [f"{i['internal_api']} {i.get('version')} {i.get('architecture', '')}".strip()
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    record = {"cpu": cpu, "blas": ", ".join(blas)}
+    if "torch" in sys.modules:  # the trainer's kernels (not imported here when the run has no torch)
+        record["torch"] = f"{sys.modules['torch'].__version__} {sys.modules['torch'].backends.cpu.get_cpu_capability()}"
+    return record
 
 
 def parse_algorithm(spec: str) -> tuple[str, dict[str, SettingValue]]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from bench.common import machine
 from bench.parallel_sim import Evaluation, run
 from bench.peers import Kubetune
 from bench.reproduction_report import (
@@ -231,6 +232,15 @@ def test_merging_another_folder_adds_its_seeds_and_keeps_what_was_recorded(tmp_p
     assert "refused" in lines[2]
     merged = load_results(here, {**config, "algorithms": ["bayes", "hebo", "random"], "seeds": [0, 1, 5]})
     assert sorted((r["strategy"], r["seed"]) for r in merged["runs"]) == [("bayes", 0), ("bayes", 5), ("hebo", 1)]
+
+
+def test_each_run_records_the_machine_whose_kernels_it_used() -> None:
+    # Seeded searches are compared across days and machines; the BLAS kernel is the first suspect when
+    # one does not reproduce, so it is named (library, version and the CPU kernel it chose).
+    record = machine()
+    assert record["cpu"]
+    library, version, *kernel = record["blas"].split(", ")[0].split(" ")
+    assert library in ("openblas", "mkl", "blis", "flexiblas") and version[0].isdigit() and kernel
 
 
 # --- the All-CNN surrogate ------------------------------------------------------------------------
