@@ -29,6 +29,7 @@ def machine() -> dict[str, str]:
         pass
     blas = [f"{i['internal_api']} {i.get('version')} {i.get('architecture', '')}".strip()
             for i in threadpool_info() if i.get("user_api") == "blas"]
+    blas.sort()  # the order libraries were loaded in varies
     record = {"cpu": cpu, "blas": ", ".join(blas)}
     if "torch" in sys.modules:  # the trainer's kernels (not imported here when the run has no torch)
         record["torch"] = f"{sys.modules['torch'].__version__} {sys.modules['torch'].backends.cpu.get_cpu_capability()}"

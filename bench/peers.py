@@ -85,6 +85,27 @@ class OptunaPeer:
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
 
+def _seed_hebo_acquisition_search() -> None:
+    """Make HEBO's acquisition search (a pymoo genetic algorithm) follow the seed.
+
+    HEBO calls pymoo's ``minimize`` without a seed. pymoo 0.6.0, HEBO's pin, then drew from numpy's
+    global generator, which the adapter seeds; pymoo 0.6.2 (``bench/requirements.txt``) draws
+    ``default_rng(None)``, from the operating system, so two runs of one seed took two paths. The
+    seed is drawn from numpy's global generator instead, as under 0.6.0."""
+    from hebo.acq_optimizers import evolution_optimizer
+
+    minimize = evolution_optimizer.minimize
+    if getattr(minimize, "seeded_from_numpy", False):
+        return
+
+    def seeded(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("seed", int(np.random.randint(2**31 - 1)))
+        return minimize(*args, **kwargs)
+
+    seeded.seeded_from_numpy = True  # type: ignore[attr-defined]
+    evolution_optimizer.minimize = seeded
+
+
 class HeboPeer:
     """HEBO 0.3.6 (the NeurIPS 2020 BBO-challenge winner), its default settings."""
 
@@ -94,6 +115,7 @@ class HeboPeer:
         from hebo.optimizers.hebo import HEBO
 
         logging.getLogger("hebo").setLevel(logging.ERROR)
+        _seed_hebo_acquisition_search()
         torch.manual_seed(seed)
         np.random.seed(seed)  # HEBO draws from numpy's global generator
         torch.set_num_threads(1)
