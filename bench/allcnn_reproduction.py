@@ -150,6 +150,7 @@ def run_strategy(strategy: str, args: argparse.Namespace, config: dict[str, Any]
     experiment = Experiment.model_validate(yaml.safe_load(args.space.read_text()))
     parameters = list(experiment.spec.parameters)
     splits = train.load_data(options(args, 0))
+    commit = _commit()  # the code this process loaded, not what HEAD may be by the time a seed ends
     started = time.perf_counter()
     for seed in config["seeds"]:
         if seed in {r["seed"] for r in part["runs"]}:
@@ -161,7 +162,7 @@ def run_strategy(strategy: str, args: argparse.Namespace, config: dict[str, Any]
             print(f"expert seed={seed}: {result.accuracy} ({result.seconds:.1f}s)", flush=True)
         else:
             try:
-                part["runs"].append({**run_search(strategy, seed, parameters, args, splits), "commit": _commit(),
+                part["runs"].append({**run_search(strategy, seed, parameters, args, splits), "commit": commit,
                                      "machine": machine()})
             except (SuggesterError, ImportError) as error:
                 part["notes"].append(f"{strategy} skipped: {type(error).__name__}: {error}")
