@@ -291,7 +291,9 @@ def webhook(operator: OperatorProcess, crds: Kubectl) -> Iterator[OperatorProces
 
 @pytest.fixture
 def namespace(crds: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = f"kt-{request.node.name.split('[')[0].replace('_', '-')[:40]}-{uuid.uuid4().hex[:5]}".lower()
+    # 8 random hex digits: with 5, two of the 60 parametrized cases sharing a prefix once drew the same
+    # name while the first namespace was still being deleted (AlreadyExists).
+    name = f"kt-{request.node.name.split('[')[0].replace('_', '-')[:40]}-{uuid.uuid4().hex[:8]}".lower()
     crds.run("create", "namespace", name)
     wait_for(lambda: crds.get("serviceaccount", "default", name), timeout=30, what="the default service account")
     try:
