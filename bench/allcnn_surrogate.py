@@ -3,6 +3,7 @@
     .venv/bin/python bench/allcnn_surrogate.py --export          # real trials → bench/data/allcnn-trials.json
     .venv/bin/python bench/allcnn_surrogate.py --fidelity        # how well the forests predict held-out runs
     .venv/bin/python bench/allcnn_surrogate.py bayes random hebo --seeds 10   # search the surrogate
+    .venv/bin/python bench/allcnn_surrogate.py --model resnet --export        # the ResNet variant's (depth: 10th)
 
 One real All-CNN search (90 trials) takes 15–40 CPU minutes, so a suggester change cannot be tried
 on ten seeds of it in an afternoon. A surrogate benchmark (Eggensperger et al., AAAI 2015; HPOBench
@@ -47,18 +48,26 @@ from bench.reproduction_report import best_so_far, evals_to_reach  # noqa: E402
 from kubetune.api import Experiment, Parameter, Params  # noqa: E402
 from kubetune.space import Space  # noqa: E402
 
-DATA = ROOT / "bench" / "data" / "allcnn-trials.json"
-SPACE_FILE = ROOT / "examples" / "allcnn-cifar10.yaml"
 RESULTS = ROOT / "bench" / "results"
-EPOCH_SCALE = 0.06
 CHECKPOINTS = (30, 60, 90)
+#: Each reproduction's space and epoch scale (``bench/allcnn_reproduction.py``'s MODELS); its
+#: recorded trials live in ``bench/data/<model>-trials.json``.
+MODELS: dict[str, dict[str, Any]] = {
+    "allcnn": {"space": ROOT / "examples" / "allcnn-cifar10.yaml", "epoch_scale": 0.06},
+    "resnet": {"space": ROOT / "examples" / "resnet-cifar10.yaml", "epoch_scale": 0.03},
+}
 
 
-def parameters() -> list[Parameter]:
-    return list(Experiment.model_validate(yaml.safe_load(SPACE_FILE.read_text())).spec.parameters)
+def data_file(model: str = "allcnn") -> Path:
+    return ROOT / "bench" / "data" / f"{model}-trials.json"
 
 
-def export(folders: list[Path], out: Path = DATA) -> int:
+def parameters(model: str = "allcnn") -> list[Parameter]:
+    space_file = MODELS[model]["space"]
+    return list(Experiment.model_validate(yaml.safe_load(space_file.read_text())).spec.parameters)
+
+
+def export(folders: list[Path], out: Path | None = None) -> int:
     """Write every distinct recorded trial of the given result folders; returns how many."""
     rows: dict[str, dict[str, Any]] = {}
     config: dict[str, Any] | None = None
@@ -76,6 +85,7 @@ def export(folders: list[Path], out: Path = DATA) -> int:
                 for t in run.get("trials", []):
                     key = json.dumps(t["params"], sort_keys=True)
                     rows.setdefault(key, {"params": t["params"], "accuracy": t["accuracy"], "epochs": t["epochs"]})
+    out = out or data_file()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"config": config, "trials": list(rows.values())}, indent=0) + "\n")
     return len(rows)
@@ -96,10 +106,11 @@ class Surrogate:
     learning region that the real problem does not have.
     """
 
-    def __init__(self, trials: list[dict[str, Any]], seed: int = 0) -> None:
+    def __init__(self, trials: list[dict[str, Any]], seed: int = 0, model: str = "allcnn") -> None:
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-        self.space = Space(parameters())
+        self.space = Space(parameters(model))
+        self.epoch_scale = float(MODELS[model]["epoch_scale"])
         x = self.space.to_unit([t["params"] for t in trials])
         acc = np.array([np.nan if t["accuracy"] is None else t["accuracy"] for t in trials])
         outcome = np.where(np.isnan(acc), 0, np.where(acc < CHANCE, 1, 2))
@@ -109,7 +120,8 @@ class Surrogate:
         self.regressor = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, random_state=seed)
         self.regressor.fit(x[learned], acc[learned])
         self.chance = np.sort(acc[outcome == 1])
-        self.diverge_epochs = int(np.median([t["epochs"] for t in trials if t["accuracy"] is None]))
+        diverged = [t["epochs"] for t in trials if t["accuracy"] is None]
+        self.diverge_epochs = int(np.median(diverged)) if diverged else 1  # the ResNet runs never diverged
 
     def predict(self, assignments: list[Params]) -> list[float | None]:
         x = self.space.to_unit(assignments)
@@ -130,20 +142,20 @@ class Surrogate:
         accuracy = self.predict([params])[0]
         if accuracy is None:
             return parallel_sim.Evaluation(None, self.diverge_epochs)
-        return parallel_sim.Evaluation(accuracy, max(1, round(int(params["epochs"]) * EPOCH_SCALE)))
+        return parallel_sim.Evaluation(accuracy, max(1, round(int(params["epochs"]) * self.epoch_scale)))
 
 
 @cache
-def surrogate() -> Surrogate:
-    return Surrogate(json.loads(DATA.read_text())["trials"])
+def surrogate(model: str = "allcnn") -> Surrogate:
+    return Surrogate(json.loads(data_file(model).read_text())["trials"], model=model)
 
 
-def search(strategy: str, seed: int, evals: int = 90, parallel: int = 3) -> dict[str, Any]:
-    optimizer = peers.make(strategy, parameters(), seed)
-    finished, ask_seconds = parallel_sim.run(optimizer, surrogate().evaluate, evals=evals, parallel=parallel)
+def search(strategy: str, seed: int, model: str = "allcnn", evals: int = 90, parallel: int = 3) -> dict[str, Any]:
+    optimizer = peers.make(strategy, parameters(model), seed)
+    finished, ask_seconds = parallel_sim.run(optimizer, surrogate(model).evaluate, evals=evals, parallel=parallel)
     accuracies = [f.accuracy for f in finished]
-    return {"strategy": strategy, "seed": seed, "accuracies": accuracies, "ask_seconds": round(ask_seconds, 1),
-            "machine": machine()}
+    return {"strategy": strategy, "seed": seed, "model": model, "accuracies": accuracies,
+            "ask_seconds": round(ask_seconds, 1), "machine": machine()}
 
 
 def best_at(accuracies: list[float | None], n: int) -> float:
@@ -154,11 +166,11 @@ def _outcome(accuracy: float | None) -> str:
     return "diverged" if accuracy is None else ("chance" if accuracy < CHANCE else "learned")
 
 
-def fidelity(folder: Path) -> str:
+def fidelity(folder: Path, model: str = "allcnn") -> str:
     """Leave one recorded run out: does a surrogate of the other trials predict its trials?"""
     lines = ["| held-out run | diverged / chance / learned: real | predicted | same outcome | "
              "accuracy error where both learned (trials) |", "|---|---|---|---|---|"]
-    data = json.loads(DATA.read_text())["trials"]
+    data = json.loads(data_file(model).read_text())["trials"]
     for path in sorted(folder.glob("*.json")):
         if path.stem == "expert":
             continue
@@ -166,7 +178,7 @@ def fidelity(folder: Path) -> str:
             held = run["trials"]
             keys = {json.dumps(t["params"], sort_keys=True) for t in held}
             rest = [t for t in data if json.dumps(t["params"], sort_keys=True) not in keys]
-            predicted = Surrogate(rest).predict([t["params"] for t in held])
+            predicted = Surrogate(rest, model=model).predict([t["params"] for t in held])
             real = [t["accuracy"] for t in held]
             counts = [[sum(_outcome(a) == k for a in column) for k in ("diverged", "chance", "learned")]
                       for column in (real, predicted)]
@@ -204,7 +216,10 @@ def summary(results: list[dict[str, Any]], expert: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("strategies", nargs="*", default=["bayes", "random"])
+    parser.add_argument("--model", choices=sorted(MODELS), default="allcnn",
+                        help="which reproduction's trials: allcnn (default) or resnet")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--evals", type=int, default=90, help="each search's budget (default 90, as the seed's)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--export", action="store_true", help="rebuild bench/data/allcnn-trials.json")
@@ -214,20 +229,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", type=Path, action="append", default=[],
                         help="saved searches (--out) shown beside these, e.g. random's")
     args = parser.parse_args(argv)
-    folder = RESULTS / "allcnn-reproduction"
+    folder = RESULTS / f"{args.model}-reproduction"
     if args.export:
-        extra = [p for p in sorted(RESULTS.glob("allcnn-reproduction-*")) if p.is_dir()]
-        print(f"{export([folder, *extra])} distinct trials → {DATA.relative_to(ROOT)}")
+        extra = [p for p in sorted(RESULTS.glob(f"{args.model}-reproduction-*")) if p.is_dir()]
+        out = data_file(args.model)
+        print(f"{export([folder, *extra], out)} distinct trials → {out.relative_to(ROOT)}")
         return 0
     if args.fidelity:
-        print(fidelity(folder))
+        print(fidelity(folder, args.model))
         return 0
     results: list[dict[str, Any]] = []
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     tasks = [] if args.report else [(s, seed) for s in args.strategies for seed in seeds]
     if tasks:
         with ProcessPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(search, *zip(*tasks, strict=True)))
+            results = list(pool.map(search, *zip(*tasks, strict=True), [args.model] * len(tasks),
+                                    [args.evals] * len(tasks)))
     if args.out:
         args.out.write_text(json.dumps(results) + "\n")
     for path in args.compare:  # a strategy already shown is labelled with its file's name

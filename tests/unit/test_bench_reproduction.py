@@ -289,6 +289,26 @@ def test_surrogate_keeps_the_three_outcomes_and_answers_the_same_assignment_the_
     assert long_run.accuracy is not None and long_run.accuracy > 0.8 and long_run.epochs == 30
 
 
+def test_a_resnet_surrogate_learns_the_tenth_parameter_from_runs_that_never_diverged() -> None:
+    from bench.allcnn_surrogate import Surrogate, parameters
+
+    from kubetune.space import Space
+
+    space = Space(parameters("resnet"))
+    assert [p.name for p in parameters("resnet")][-1] == "depth" and space.dim == 10
+    rng = np.random.default_rng(1)
+    trials = [{"params": p, "accuracy": 0.9 if int(p["depth"]) >= 10 else 0.1, "epochs": 5}
+              for p in space.from_unit(rng.random((300, space.dim)))]
+    surrogate = Surrogate(trials, model="resnet")
+    fresh = space.from_unit(rng.random((50, space.dim)))
+    deep = [p for p in fresh if int(p["depth"]) >= 14]
+    shallow = [p for p in fresh if int(p["depth"]) <= 6]
+    assert deep and shallow
+    assert all(a is not None and a > 0.8 for a in surrogate.predict(deep))
+    assert all(a is not None and a < 0.2 for a in surrogate.predict(shallow))
+    assert surrogate.evaluate({**deep[0], "epochs": 100}).epochs == 3  # ResNet's epoch scale, 0.03
+
+
 def test_surrogate_summary_counts_seeds_against_random_and_the_expert() -> None:
     from bench.allcnn_surrogate import summary
 
