@@ -84,6 +84,7 @@ STRATEGIES = ["bayes", "random", "optuna-tpe", "optuna-gp", "hebo"]
 
 def options(args: argparse.Namespace, seed: int) -> train.Options:
     return train.Options(model=getattr(args, "model", "allcnn"), dataset="digits", image_size=args.image_size,
+                         train_size=getattr(args, "train_size", 0),
                          width=args.width, batch_size=args.batch_size, epoch_scale=args.epoch_scale, seed=seed,
                          threads=args.threads, device="cpu")
 
@@ -186,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epoch-scale", type=float, default=None, help="default: All-CNN 0.06, ResNet 0.03")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--image-size", type=int, default=12)
+    parser.add_argument("--train-size", type=int, default=0,
+                        help="train on the first N of digits' 1,438 training images (default 0: all)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per strategy process")
     parser.add_argument("--jobs", type=int, default=2, help="strategies run at once, one process each")
@@ -206,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     config: dict[str, Any] = {k: getattr(args, k) for k in ("model", "algorithms", "evals", "parallel",
                                                              "epoch_scale", "width", "image_size", "batch_size",
                                                              "threads")}
+    if args.train_size:  # recorded only when set, so the runs made before the option stay comparable
+        config["train_size"] = args.train_size
     config["seeds"] = list(range(args.first_seed, args.first_seed + seeds))
     config["space"] = str(args.space.relative_to(ROOT))
     config["host"] = f"{os.cpu_count()} CPUs, torch {train.torch.__version__}, {args.threads} thread(s) each"

@@ -80,6 +80,16 @@ def _splits(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: 
     )
 
 
+def first_training_images(splits: Splits, n: int) -> Splits:
+    """The first ``n`` training images (the splits' order is already shuffled), the validation set
+    unchanged, the normalization statistics taken again from the images kept."""
+    if n < 1:
+        raise ValueError(f"train size {n}: must be ≥ 1")
+    if n > len(splits.train_y):
+        raise ValueError(f"train size {n}: only {len(splits.train_y)} training images")
+    return _splits(splits.train_x[:n].numpy(), splits.train_y[:n].numpy(), splits.val_x.numpy(), splits.val_y.numpy())
+
+
 def resize(images: np.ndarray, size: int) -> np.ndarray:
     """uint8 (N, C, H, W) → uint8 (N, C, size, size), bilinear; unchanged when already that size."""
     if images.shape[-1] == size and images.shape[-2] == size:

@@ -153,6 +153,7 @@ class Options:
     data_dir: Path = Path("/data")
     download_url: str | None = None
     image_size: int = 32
+    train_size: int = 0  # 0: every training image; N: only the first N (validation unchanged)
     width: float = 1.0
     batch_size: int = 128
     epoch_scale: float = 1.0
@@ -172,6 +173,8 @@ class Options:
         min_size = ALLCNN_MIN_IMAGE_SIZE if self.model == "allcnn" else 4
         if self.image_size < min_size:
             raise UsageError(f"--image-size {self.image_size}: {self.model} needs at least {min_size}")
+        if self.train_size < 0:
+            raise UsageError(f"--train-size {self.train_size}: must be ≥ 0 (0: every training image)")
         if not (self.width > 0 and self.batch_size >= 1 and self.epoch_scale > 0):
             raise UsageError("--width and --epoch-scale must be > 0 and --batch-size ≥ 1")
         if not (0 <= self.dropout < 1 and 0 <= self.input_dropout < 1):
@@ -231,10 +234,12 @@ def pick_device(name: str) -> torch.device:
 
 def load_data(opts: Options) -> datasets.Splits:
     if opts.dataset == "digits":
-        return datasets.load_digits(opts.image_size)
-    if opts.dataset == "synthetic":
-        return datasets.synthetic(5000, opts.image_size, seed=opts.seed)
-    return datasets.load_cifar10(opts.data_dir, download_url=opts.download_url, image_size=opts.image_size)
+        splits = datasets.load_digits(opts.image_size)
+    elif opts.dataset == "synthetic":
+        splits = datasets.synthetic(5000, opts.image_size, seed=opts.seed)
+    else:
+        splits = datasets.load_cifar10(opts.data_dir, download_url=opts.download_url, image_size=opts.image_size)
+    return datasets.first_training_images(splits, opts.train_size) if opts.train_size else splits
 
 
 ProgressFn = Callable[..., None]
@@ -352,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--data-dir", type=Path, default=Options.data_dir, help="CIFAR-10 folder (default /data)")
     add("--download-url", default=None, help=f"fetch CIFAR-10 when --data-dir has none, e.g. {datasets.CIFAR_URL}")
     add("--image-size", type=int, default=Options.image_size, help="resize images to S×S (default 32)")
+    add("--train-size", type=int, default=Options.train_size,
+        help="train on the first N training images only, a harder task (default 0: all; validation unchanged)")
     add("--width", type=float, default=Options.width, help="channel multiplier (default 1)")
     add("--batch-size", type=int, default=Options.batch_size)
     add("--epoch-scale", type=float, default=Options.epoch_scale,

@@ -86,6 +86,18 @@ def test_digits_are_three_channel_images_with_a_fixed_validation_split() -> None
     assert normalized.mean().abs().item() < 1e-3
 
 
+def test_a_train_size_keeps_the_first_training_images_and_the_whole_validation_set() -> None:
+    full = data.load_digits(8)
+    small = train.load_data(train.Options(dataset="digits", image_size=8, train_size=300))
+    assert small.train_x.shape[0] == 300 and torch.equal(small.train_y, full.train_y[:300])
+    assert torch.equal(small.val_x, full.val_x) and torch.equal(small.val_y, full.val_y)
+    assert small.normalize(small.train_x).mean().abs().item() < 1e-3  # statistics of the images kept
+    with pytest.raises(ValueError, match="only 1438 training images"):
+        data.first_training_images(full, 5000)
+    with pytest.raises(train.UsageError, match="--train-size -1"):
+        train.parse(["--train-size", "-1"], environ={})[1].check()
+
+
 def test_augment_keeps_shape_and_is_seeded() -> None:
     x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
     a = data.augment(x, torch.Generator().manual_seed(1))
