@@ -14,6 +14,8 @@ diverged, at chance or learned, and a second forest for the accuracy of the tria
 (:class:`Surrogate`). Searches run as the operator runs them (``bench.parallel_sim``, 90
 evaluations, 3 at a time), in seconds.
 
+``--model resnet`` does the same for the ResNet variant's recorded trials (depth the tenth parameter).
+
 It keeps the real problem's character (84 % of random configurations diverge, most of the rest stay
 at chance) and its failure modes, but it is a model: a change found here is kept only once the real
 reproduction confirms it.
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evals", type=int, default=90, help="each search's budget (default 90, as the seed's)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--export", action="store_true", help="rebuild bench/data/allcnn-trials.json")
+    parser.add_argument("--export", action="store_true", help="rebuild bench/data/<model>-trials.json")
     parser.add_argument("--fidelity", action="store_true", help="leave-one-run-out check of the surrogate")
     parser.add_argument("--out", type=Path, help="save the searches' accuracies (JSON)")
     parser.add_argument("--report", action="store_true", help="run nothing: summarize the --compare files")
