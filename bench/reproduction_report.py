@@ -287,6 +287,10 @@ def plot(results: dict[str, Any], path: Path, title: str) -> bool:
     return True
 
 
+def _train_images(config: dict[str, Any]) -> str:
+    return f"the first {config['train_size']:,} of 1,438" if config.get("train_size") else "1,438"
+
+
 def write_section(results: dict[str, Any], doc: Path, plot_name: str | None, *, heading: str, title: str,
                   seed_table: str = "Table 1") -> None:
     config = results["config"]
@@ -296,8 +300,9 @@ def write_section(results: dict[str, Any], doc: Path, plot_name: str | None, *, 
         heading, "",
         f"The seed's {seed_table} on a CPU: {title} tuned over the seed's hyperparameters and ranges "
         f"(`{config['space']}`, unchanged), against the expert defaults of `trainer-image/train.py`. Data: "
-        f"scikit-learn's digits at {config['image_size']}×{config['image_size']} (1,438 train / 359 validation "
-        f"images), width {config['width']}, batch {config['batch_size']}, epoch scale {config['epoch_scale']} "
+        f"scikit-learn's digits at {config['image_size']}×{config['image_size']} ({_train_images(config)} train / "
+        f"359 validation images), width {config['width']}, batch {config['batch_size']}, "
+        f"epoch scale {config['epoch_scale']} "
         f"(the seed's 50–500 epochs → {max(1, round(50 * config['epoch_scale']))}–"
         f"{round(500 * config['epoch_scale'])} real epochs), one CPU thread per trial. {config['evals']} "
         f"evaluations per run, {config['parallel']} at a time as the operator runs them "

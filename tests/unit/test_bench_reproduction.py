@@ -178,7 +178,18 @@ def test_the_section_replaces_only_its_own(tmp_path: Path) -> None:
     assert "stale table" not in text and "## Optimizers\n\nkept" in text
     assert "100 % diverge" in text  # the character of the space, from random's trials
     assert "The seed's Table 2 on a CPU: ResNet" in text
+    assert "(1,438 train / 359 validation images)" in text
     assert "kubetune commit of the runs: a5bbf58, not recorded" in text  # runs saved before commits were
+
+
+def test_a_section_of_fewer_training_images_says_how_many(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    results = _results([_run("bayes", 0, [0.97] * 6)], [0.9])
+    results["config"].update(model="resnet300", train_size=300)
+    write_section(results, doc, None, heading="## ResNet reproduction, 300 training images", title="ResNet")
+    text = doc.read_text()
+    assert "(the first 300 of 1,438 train / 359 validation images)" in text
+    assert "--model resnet300 --seeds 1" in text  # the rerun command names the variant
 
 
 def test_results_add_up_from_files_of_the_same_setup_with_their_notes(tmp_path: Path) -> None:

@@ -98,6 +98,19 @@ def test_a_train_size_keeps_the_first_training_images_and_the_whole_validation_s
         train.parse(["--train-size", "-1"], environ={})[1].check()
 
 
+def test_the_300_image_resnet_benchmark_trains_a_resnet_on_300_images() -> None:
+    import argparse
+
+    from bench import allcnn_reproduction as rep
+
+    args = argparse.Namespace(model="resnet300", image_size=12, width=0.25, batch_size=64, epoch_scale=0.144,
+                              threads=1, train_size=300)
+    opts = rep.options(args, 3)
+    assert (opts.model, opts.train_size, opts.seed) == ("resnet", 300, 3)
+    assert rep.hyperparams({}, "resnet300") == train.EXPERT_DEFAULTS["resnet"]
+    assert rep.trainer_model("allcnn") == "allcnn"
+
+
 def test_augment_keeps_shape_and_is_seeded() -> None:
     x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
     a = data.augment(x, torch.Generator().manual_seed(1))
