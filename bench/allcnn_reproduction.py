@@ -59,6 +59,7 @@ import train  # noqa: E402 - the trainer, imported from trainer-image/
 from bench import parallel_sim, peers  # noqa: E402
 from bench.common import machine  # noqa: E402
 from bench.reproduction_report import (  # noqa: E402
+    MODELS,
     comparable,
     load_results,
     merge_results,
@@ -71,21 +72,6 @@ from bench.reproduction_report import (  # noqa: E402
 )
 
 DOC = ROOT / "docs" / "benchmarks.md"
-MODELS: dict[str, dict[str, Any]] = {
-    "allcnn": {"space": ROOT / "examples" / "allcnn-cifar10.yaml", "heading": "## All-CNN reproduction",
-               "title": "All-CNN-C", "seeds": 10, "seed_table": "Table 1", "epoch_scale": 0.06},
-    "resnet": {"space": ROOT / "examples" / "resnet-cifar10.yaml", "heading": "## ResNet reproduction",
-               "title": "ResNet (depth tuned)", "seeds": 5, "seed_table": "Table 2",
-               # a depth-20 block stack (ResNet-122) trains at 2 s per real epoch on one core: half the
-               # All-CNN's scale keeps a search near an hour; the expert still reaches 0.96
-               "epoch_scale": 0.03},
-    # the ResNet on the first 300 of digits' 1,438 training images, a harder task off the ceiling; the
-    # epoch scale grows by 1,438 / 300 so a trial takes as many SGD steps as at 0.03 on all images
-    "resnet300": {"space": ROOT / "examples" / "resnet-cifar10.yaml", "trainer": "resnet",
-                  "heading": "## ResNet reproduction, 300 training images",
-                  "title": "ResNet (depth tuned), 300 training images", "seeds": 5, "seed_table": "Table 2",
-                  "epoch_scale": 0.144, "train_size": 300},
-}
 STRATEGIES = ["bayes", "random", "optuna-tpe", "optuna-gp", "hebo"]
 
 

@@ -46,18 +46,12 @@ if str(ROOT) not in sys.path:
 
 from bench import parallel_sim, peers  # noqa: E402
 from bench.common import machine  # noqa: E402
-from bench.reproduction_report import best_so_far, evals_to_reach  # noqa: E402
+from bench.reproduction_report import MODELS, best_so_far, evals_to_reach  # noqa: E402
 from kubetune.api import Experiment, Parameter, Params  # noqa: E402
 from kubetune.space import Space  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 CHECKPOINTS = (30, 60, 90)
-#: Each reproduction's space and epoch scale (``bench/allcnn_reproduction.py``'s MODELS); its
-#: recorded trials live in ``bench/data/<model>-trials.json``.
-MODELS: dict[str, dict[str, Any]] = {
-    "allcnn": {"space": ROOT / "examples" / "allcnn-cifar10.yaml", "epoch_scale": 0.06},
-    "resnet": {"space": ROOT / "examples" / "resnet-cifar10.yaml", "epoch_scale": 0.03},
-}
 
 
 def data_file(model: str = "allcnn") -> Path:
@@ -219,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("strategies", nargs="*", default=["bayes", "random"])
     parser.add_argument("--model", choices=sorted(MODELS), default="allcnn",
-                        help="which reproduction's trials: allcnn (default) or resnet")
+                        help="which reproduction's recorded trials (default allcnn)")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--evals", type=int, default=90, help="each search's budget (default 90, as the seed's)")
     parser.add_argument("--first-seed", type=int, default=0)
